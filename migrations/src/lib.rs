@@ -1,0 +1,23 @@
+//! Errand's schema history. One file per schema change; a file is never edited
+//! once it has landed, because deployed databases have already run it. Changes
+//! that must stay safe while the previous release is serving go in two steps
+//! (expand, then contract) across releases.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_users;
+mod m20261126_000002_create_signing_keys;
+mod m20261126_000003_create_tasks;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_create_users::Migration),
+            Box::new(m20261126_000002_create_signing_keys::Migration),
+            Box::new(m20261126_000003_create_tasks::Migration),
+        ]
+    }
+}

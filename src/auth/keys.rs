@@ -1,0 +1,268 @@
+//! Token signing keys: Ed25519, identified by their RFC 7638 JWK thumbprint.
+//!
+//! A key comes from `ERRAND_SIGNING_KEY_FILE` or, without it, from the database,
+//! where the first process to start generates one. Every process reading the
+//! same database therefore signs and verifies with the same key.
+
+use std::{collections::HashMap, path::Path, sync::Arc};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::OnConflict,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+pub const ALGORITHM_NAME: &str = "EdDSA";
+
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kid: String,
+        pub algorithm: String,
+        pub private_key_pem: String,
+        pub created_at: DateTimeUtc,
+        pub retired_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("could not read the signing key file {path}")]
+    ReadFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the signing key is not an Ed25519 private key in PKCS#8 PEM form \
+         (`openssl genpkey -algorithm ed25519` writes one)"
+    )]
+    Parse(#[source] ed25519_dalek::pkcs8::Error),
+    #[error("could not encode the signing key")]
+    Encode(#[source] ed25519_dalek::pkcs8::Error),
+    #[error("the operating system's random number generator failed")]
+    Random(#[source] getrandom::Error),
+    #[error("could not load or store signing keys")]
+    Database(#[source] DbErr),
+}
+
+/// One Ed25519 key pair, ready for jsonwebtoken.
+pub struct SigningKey {
+    kid: String,
+    pem: String,
+    public_x: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish()
+    }
+}
+
+impl SigningKey {
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(KeyError::Random)?;
+        Self::from_dalek(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(KeyError::Parse)?;
+        Self::from_dalek(key)
+    }
+
+    fn from_dalek(key: ed25519_dalek::SigningKey) -> Result<Self, KeyError> {
+        let der = key.to_pkcs8_der().map_err(KeyError::Encode)?;
+        let pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(KeyError::Encode)?
+            .to_string();
+        let public = key.verifying_key().to_bytes();
+        let public_x = URL_SAFE_NO_PAD.encode(public);
+        Ok(Self {
+            kid: thumbprint(&public_x),
+            pem,
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            decoding: DecodingKey::from_ed_der(&public),
+            public_x,
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
+    }
+
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+
+    /// The public half as a JWK, for a JWKS document.
+    pub fn public_jwk(&self) -> serde_json::Value {
+        json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": self.public_x,
+            "kid": self.kid,
+            "alg": ALGORITHM_NAME,
+            "use": "sig",
+        })
+    }
+}
+
+/// RFC 7638 thumbprint of an Ed25519 public key: SHA-256 over the required JWK
+/// members in lexicographic order.
+fn thumbprint(public_x: &str) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{public_x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The key that signs new tokens and every key whose tokens are still accepted.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    active: Arc<SigningKey>,
+    verifying: Arc<HashMap<String, Arc<SigningKey>>>,
+}
+
+impl KeyRing {
+    pub fn single(key: SigningKey) -> Self {
+        let key = Arc::new(key);
+        let verifying = HashMap::from([(key.kid.clone(), key.clone())]);
+        Self {
+            active: key,
+            verifying: Arc::new(verifying),
+        }
+    }
+
+    /// The key ring this deployment uses: the configured file, or the keys kept
+    /// in the database (generating the first one if there is none).
+    pub async fn load(db: &DatabaseConnection, key_file: Option<&Path>) -> Result<Self, KeyError> {
+        if let Some(path) = key_file {
+            let pem = std::fs::read_to_string(path).map_err(|source| KeyError::ReadFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            return Ok(Self::single(SigningKey::from_pem(&pem)?));
+        }
+        let mut stored = active_keys(db).await.map_err(KeyError::Database)?;
+        if stored.is_empty() {
+            let key = SigningKey::generate()?;
+            insert_if_absent(db, &key)
+                .await
+                .map_err(KeyError::Database)?;
+            // Another process may have stored its own key at the same moment;
+            // re-reading makes every process settle on the oldest one.
+            stored = active_keys(db).await.map_err(KeyError::Database)?;
+        }
+        let keys = stored
+            .iter()
+            .map(|row| SigningKey::from_pem(&row.private_key_pem).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(active) = keys.first().cloned() else {
+            return Err(KeyError::Database(DbErr::RecordNotFound(
+                "no signing key after generating one".to_owned(),
+            )));
+        };
+        let verifying = keys.into_iter().map(|key| (key.kid.clone(), key)).collect();
+        Ok(Self {
+            active,
+            verifying: Arc::new(verifying),
+        })
+    }
+
+    pub fn active(&self) -> &SigningKey {
+        &self.active
+    }
+
+    pub fn verifying_key(&self, kid: &str) -> Option<&SigningKey> {
+        self.verifying.get(kid).map(Arc::as_ref)
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        let mut keys: Vec<&Arc<SigningKey>> = self.verifying.values().collect();
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        json!({ "keys": keys.iter().map(|key| key.public_jwk()).collect::<Vec<_>>() })
+    }
+}
+
+/// Keys not retired, oldest first: the oldest signs, all verify.
+async fn active_keys(db: &DatabaseConnection) -> Result<Vec<entity::Model>, DbErr> {
+    entity::Entity::find()
+        .filter(entity::Column::RetiredAt.is_null())
+        .filter(entity::Column::Algorithm.eq(ALGORITHM_NAME))
+        .order_by_asc(entity::Column::CreatedAt)
+        .order_by_asc(entity::Column::Kid)
+        .all(db)
+        .await
+}
+
+async fn insert_if_absent(db: &DatabaseConnection, key: &SigningKey) -> Result<(), DbErr> {
+    let row = entity::ActiveModel {
+        kid: Set(key.kid.clone()),
+        algorithm: Set(ALGORITHM_NAME.to_owned()),
+        private_key_pem: Set(key.pem.clone()),
+        created_at: Set(Utc::now()),
+        retired_at: Set(None),
+    };
+    entity::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(entity::Column::Kid)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_survives_a_pem_round_trip_with_the_same_kid() {
+        let key = SigningKey::generate().unwrap();
+        let again = SigningKey::from_pem(&key.pem).unwrap();
+        assert_eq!(key.kid(), again.kid());
+        assert_eq!(key.public_jwk(), again.public_jwk());
+    }
+
+    #[test]
+    fn kid_is_the_rfc7638_thumbprint() {
+        // RFC 8037 appendix A.3: the thumbprint of its example Ed25519 key.
+        assert_eq!(
+            thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn garbage_pem_is_rejected() {
+        assert!(matches!(
+            SigningKey::from_pem("not a key"),
+            Err(KeyError::Parse(_))
+        ));
+    }
+}

@@ -1,0 +1,243 @@
+//! Minting and verifying access tokens.
+//!
+//! Verification accepts exactly one algorithm (EdDSA) and only keys from the
+//! key ring, looked up by `kid`; the token's own header never chooses how it is
+//! checked. That closes `alg: none` and the HS256-with-the-public-key trick.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{KeyRing, ScopeSet, principal::Principal};
+use crate::{config::PublicUrl, problem::Problem};
+
+/// Clock skew tolerated between the issuer and this server.
+const LEEWAY_SECONDS: u64 = 30;
+
+/// The claims of an Errand access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// Issues and checks access tokens for one deployment (one issuer, one audience).
+#[derive(Debug, Clone)]
+pub struct TokenService {
+    keys: KeyRing,
+    issuer: String,
+    audience: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("The access token is not a well-formed JWT.")]
+    Malformed,
+    #[error(
+        "The access token is signed with {0}; this server accepts only EdDSA tokens it issued."
+    )]
+    UnsupportedAlgorithm(String),
+    #[error("The access token was signed by a key this server does not know.")]
+    UnknownKey,
+    #[error("The access token's signature does not verify.")]
+    BadSignature,
+    #[error("The access token has expired.")]
+    Expired,
+    #[error("The access token is not valid yet.")]
+    NotYetValid,
+    #[error("The access token was issued by a different server (expected issuer {0}).")]
+    WrongIssuer(String),
+    #[error("The access token was issued for a different audience (expected {0}).")]
+    WrongAudience(String),
+    #[error("The access token lacks the `{0}` claim.")]
+    MissingClaim(String),
+    #[error("The access token's subject is not an Errand user id.")]
+    InvalidSubject,
+    #[error("Could not sign the access token.")]
+    Signing,
+}
+
+impl From<TokenError> for Problem {
+    fn from(err: TokenError) -> Self {
+        if err == TokenError::Signing {
+            return Problem::internal(err);
+        }
+        Problem::unauthorized(
+            format!(
+                "{err} Obtain a new access token and send it as `Authorization: Bearer <token>`."
+            ),
+            true,
+        )
+    }
+}
+
+impl TokenService {
+    pub fn new(keys: KeyRing, public_url: &PublicUrl) -> Self {
+        Self {
+            keys,
+            issuer: public_url.as_str().to_owned(),
+            audience: public_url.as_str().to_owned(),
+        }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs an access token for `user` carrying `scopes`, valid for `ttl`.
+    pub fn mint(
+        &self,
+        user: Uuid,
+        scopes: &ScopeSet,
+        ttl: Duration,
+        client_id: Option<&str>,
+    ) -> Result<String, TokenError> {
+        let now = Utc::now().timestamp();
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user.to_string(),
+            aud: self.audience.clone(),
+            exp: now.saturating_add(ttl),
+            iat: now,
+            nbf: now,
+            jti: Uuid::new_v4().to_string(),
+            scope: scopes.to_string(),
+            client_id: client_id.map(str::to_owned),
+        };
+        let key = self.keys.active();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid().to_owned());
+        jsonwebtoken::encode(&header, &claims, key.encoding_key()).map_err(|_| TokenError::Signing)
+    }
+
+    /// Checks a bearer token and says whose it is.
+    pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| match raw_alg(token) {
+            // A readable header naming an algorithm jsonwebtoken does not
+            // implement, `none` among them.
+            Some(alg) if alg != "EdDSA" => TokenError::UnsupportedAlgorithm(alg),
+            _ => TokenError::Malformed,
+        })?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::UnsupportedAlgorithm(format!(
+                "{:?}",
+                header.alg
+            )));
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.verifying_key(kid))
+            .ok_or(TokenError::UnknownKey)?;
+
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
+
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), &validation)
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer(self.issuer.clone()),
+                ErrorKind::InvalidAudience => TokenError::WrongAudience(self.audience.clone()),
+                ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim.clone()),
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::InvalidAlgorithm => {
+                    TokenError::UnsupportedAlgorithm(format!("{:?}", header.alg))
+                }
+                _ => TokenError::Malformed,
+            })?;
+        let claims = data.claims;
+        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::InvalidSubject)?;
+        Ok(Principal {
+            user_id,
+            scopes: ScopeSet::parse_lenient(&claims.scope),
+            client_id: claims.client_id,
+            token_id: claims.jti,
+            expires_at: claims.exp,
+        })
+    }
+}
+
+/// The `alg` member of a token's header, read without trusting anything else.
+fn raw_alg(token: &str) -> Option<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let header = token.split('.').next()?;
+    let bytes = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("alg")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    use super::*;
+    use crate::auth::{Scope, keys::SigningKey};
+
+    fn service() -> TokenService {
+        let url = PublicUrl::parse("http://127.0.0.1:8080").unwrap();
+        TokenService::new(KeyRing::single(SigningKey::generate().unwrap()), &url)
+    }
+
+    #[test]
+    fn a_minted_token_verifies_with_its_user_and_scopes() {
+        let tokens = service();
+        let user = Uuid::new_v4();
+        let scopes: ScopeSet = [Scope::TasksRead].into_iter().collect();
+        let token = tokens
+            .mint(user, &scopes, Duration::from_secs(60), None)
+            .unwrap();
+        let principal = tokens.verify(&token).unwrap();
+        assert_eq!(principal.user_id, user);
+        assert_eq!(principal.scopes, scopes);
+    }
+
+    #[test]
+    fn a_token_from_another_key_ring_is_rejected() {
+        let token = service()
+            .mint(
+                Uuid::new_v4(),
+                &ScopeSet::all(),
+                Duration::from_secs(60),
+                None,
+            )
+            .unwrap();
+        assert_eq!(service().verify(&token), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn alg_none_is_rejected_as_unsupported() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#);
+        let token = format!("{header}.{body}.");
+        assert_eq!(
+            service().verify(&token),
+            Err(TokenError::UnsupportedAlgorithm("none".to_owned()))
+        );
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        assert_eq!(service().verify("not-a-jwt"), Err(TokenError::Malformed));
+    }
+}

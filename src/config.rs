@@ -1,0 +1,168 @@
+//! Every setting, from a flag or an `ERRAND_*` environment variable, with an
+//! embedded default so that `errand serve` needs nothing installed.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use url::Url;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://errand.db?mode=rwc";
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `postgres://user:pass@host/db` or `sqlite://path/file.db`.
+    /// Falls back to `DATABASE_URL`, then to a SQLite file `errand.db` in the
+    /// working directory (created if missing).
+    #[arg(long, env = "ERRAND_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Largest number of pooled PostgreSQL connections (SQLite always uses one).
+    #[arg(long, env = "ERRAND_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+}
+
+impl DatabaseArgs {
+    pub fn settings(&self) -> DatabaseSettings {
+        let url = self
+            .database_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        DatabaseSettings {
+            url,
+            max_connections: self.database_max_connections.max(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+/// How the service is reached, which also decides who it says it is: the public
+/// URL is the token issuer and the `servers` entry of the OpenAPI documents, so
+/// `serve` and `token` read the same settings.
+#[derive(Debug, Clone, Args)]
+pub struct AddressArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "ERRAND_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// The URL clients use to reach this service, without a trailing slash
+    /// (default: `http://` + the listen address).
+    #[arg(long, env = "ERRAND_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl AddressArgs {
+    pub fn public_url(&self) -> Result<PublicUrl, ConfigError> {
+        match &self.public_url {
+            Some(raw) => PublicUrl::parse(raw),
+            None => PublicUrl::parse(&format!("http://{}", self.listen)),
+        }
+    }
+}
+
+/// Where access tokens are signed from.
+#[derive(Debug, Clone, Args)]
+pub struct SigningArgs {
+    /// PEM file with an Ed25519 private key (PKCS#8) to sign access tokens with.
+    /// Without it a key is generated once and kept in the database.
+    #[arg(long, env = "ERRAND_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Logging, shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// `text` for people, `json` for log collectors.
+    #[arg(long, env = "ERRAND_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. `info` or `errand=debug,sqlx=warn`.
+    #[arg(long, env = "ERRAND_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+/// The public base URL, normalised: absolute http(s), no trailing slash, no query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let invalid = |why: &str| ConfigError::PublicUrl {
+            value: raw.to_owned(),
+            why: why.to_owned(),
+        };
+        let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if url.host().is_none() {
+            return Err(invalid("a host is required"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("it must not have a query or fragment"));
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// An absolute URL for a path on this service.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Settings the HTTP service runs with.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub public_url: PublicUrl,
+    /// Lifetime of access tokens minted by this service.
+    pub access_token_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("ERRAND_PUBLIC_URL `{value}` is not usable: {why}")]
+    PublicUrl { value: String, why: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_is_normalised_without_trailing_slash() {
+        let url = PublicUrl::parse("https://errand.example.com/").unwrap();
+        assert_eq!(url.as_str(), "https://errand.example.com");
+        assert_eq!(url.join("/v1/me"), "https://errand.example.com/v1/me");
+    }
+
+    #[test]
+    fn public_url_rejects_relative_and_non_http() {
+        assert!(PublicUrl::parse("errand.example.com").is_err());
+        assert!(PublicUrl::parse("ftp://errand.example.com").is_err());
+        assert!(PublicUrl::parse("https://errand.example.com/?a=b").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Connecting to PostgreSQL or SQLite by URL, migrations, and how write
+//! transactions are opened on each.
+
+use std::time::Duration;
+
+use errand_migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::config::DatabaseSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("the database URL must start with postgres://, postgresql:// or sqlite:")]
+    UnsupportedUrl,
+    #[error("could not connect to the database")]
+    Connect(#[source] DbErr),
+    #[error("could not apply database migrations")]
+    Migrate(#[source] DbErr),
+}
+
+/// Opens a pool. SQLite files are created if missing and run in WAL mode with a
+/// busy timeout, so the CLI and a running server can share one file.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbSetupError> {
+    let url = normalise_url(&settings.url)?;
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // One connection: SQLite serialises writers anyway, and a single
+        // connection turns lock contention into queueing instead of
+        // "database is locked" errors.
+        options.max_connections(1).map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    } else {
+        options
+            .max_connections(settings.max_connections)
+            .min_connections(1);
+    }
+    Database::connect(options)
+        .await
+        .map_err(DbSetupError::Connect)
+}
+
+fn normalise_url(url: &str) -> Result<String, DbSetupError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_owned());
+    }
+    if url.starts_with("sqlite:") {
+        // Creating the file when missing is what a newcomer expects.
+        if url.contains("mode=") || url.contains(":memory:") {
+            return Ok(url.to_owned());
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        return Ok(format!("{url}{separator}mode=rwc"));
+    }
+    Err(DbSetupError::UnsupportedUrl)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
+    Migrator::up(db, None).await.map_err(DbSetupError::Migrate)
+}
+
+/// Connects and migrates: what `serve` and the tests do at start.
+pub async fn connect_and_migrate(
+    settings: &DatabaseSettings,
+) -> Result<DatabaseConnection, DbSetupError> {
+    let db = connect(settings).await?;
+    migrate(&db).await?;
+    Ok(db)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock up
+/// front (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
+/// can fail with SQLITE_BUSY when another process wrote in between, instead of
+/// waiting for the lock.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+        }
+        _ => db.begin().await,
+    }
+}
+
+/// `SELECT 1`, for readiness.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_the_file_unless_a_mode_is_given() {
+        assert_eq!(
+            normalise_url("sqlite://errand.db").unwrap(),
+            "sqlite://errand.db?mode=rwc"
+        );
+        assert_eq!(
+            normalise_url("sqlite://errand.db?mode=ro").unwrap(),
+            "sqlite://errand.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_rejected() {
+        assert!(matches!(
+            normalise_url("mysql://localhost/errand"),
+            Err(DbSetupError::UnsupportedUrl)
+        ));
+    }
+}

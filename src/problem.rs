@@ -1,0 +1,410 @@
+//! The one error type that leaves the service: RFC 9457 `application/problem+json`.
+//!
+//! Every failure, whether raised by a slice or by the framework (bad JSON, a missing
+//! token, an unknown route), is rendered here. `detail` is written for the caller,
+//! often a language model, and says how to fix the call; internal causes are kept as
+//! `source` for the log and never reach the body.
+
+use std::fmt;
+
+use poem::{
+    IntoResponse, Response,
+    error::ResponseError,
+    http::{HeaderValue, StatusCode, header},
+};
+use poem_openapi::{
+    ApiResponse, Object,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::{ToJSON, Type},
+};
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// The kinds of failure callers can tell apart. Each has a stable `type` URI
+/// (`/problems/<slug>`) that is documented at that address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    InvalidRequest,
+    MalformedJson,
+    Unauthorized,
+    InsufficientScope,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Conflict,
+    Internal,
+    Unavailable,
+}
+
+impl ProblemKind {
+    pub const ALL: [ProblemKind; 11] = [
+        Self::InvalidRequest,
+        Self::MalformedJson,
+        Self::Unauthorized,
+        Self::InsufficientScope,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::Conflict,
+        Self::Internal,
+        Self::Unavailable,
+    ];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid-request",
+            Self::MalformedJson => "malformed-json",
+            Self::Unauthorized => "unauthorized",
+            Self::InsufficientScope => "insufficient-scope",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::Conflict => "conflict",
+            Self::Internal => "internal-error",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest | Self::MalformedJson => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "The request has an invalid value",
+            Self::MalformedJson => "The request body is not valid JSON",
+            Self::Unauthorized => "A valid access token is required",
+            Self::InsufficientScope => "The access token lacks a required scope",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::PayloadTooLarge => "The request body is too large",
+            Self::UnsupportedMediaType => "Unsupported content type",
+            Self::Conflict => "The request conflicts with the current state",
+            Self::Internal => "Internal error",
+            Self::Unavailable => "Service unavailable",
+        }
+    }
+
+    /// What the problem type means and what a caller does about it; served at
+    /// the `type` URI.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => {
+                "A parameter or body field has a value outside what the operation accepts. \
+                 `errors` lists each field with what would be accepted; correct those fields \
+                 and repeat the call."
+            }
+            Self::MalformedJson => {
+                "The body could not be parsed as JSON. Send one JSON object with \
+                 `Content-Type: application/json`; `detail` gives the position of the error."
+            }
+            Self::Unauthorized => {
+                "The request carried no access token, or one that is expired, malformed or \
+                 not issued by this server. Obtain a new token and send it as \
+                 `Authorization: Bearer <token>`."
+            }
+            Self::InsufficientScope => {
+                "The access token is valid but was not granted the scope this operation \
+                 needs. Request a token with the scope named in `detail`."
+            }
+            Self::NotFound => {
+                "The addressed resource does not exist or belongs to someone else. List the \
+                 resources you can see to find the right identifier."
+            }
+            Self::MethodNotAllowed => {
+                "The path exists but does not support this HTTP method. See /openapi.json \
+                 for the operations."
+            }
+            Self::PayloadTooLarge => "The request body is larger than the server accepts.",
+            Self::UnsupportedMediaType => {
+                "The body was sent with a content type this operation does not accept. \
+                 Send JSON with `Content-Type: application/json`."
+            }
+            Self::Conflict => {
+                "The change cannot be applied to the resource in its current state. Fetch \
+                 it again and retry."
+            }
+            Self::Internal => {
+                "The server failed to handle the request. Nothing about the cause is \
+                 disclosed; retrying later may succeed."
+            }
+            Self::Unavailable => "A dependency of the server is unreachable. Retry later.",
+        }
+    }
+
+    pub fn type_uri(self) -> String {
+        format!("/problems/{}", self.slug())
+    }
+
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.slug() == slug)
+    }
+}
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "ProblemField")]
+pub struct FieldIssue {
+    /// Where the bad value is: a body field path such as `tags[2]`, or a parameter name.
+    pub field: String,
+    /// What is wrong with the value and what would be accepted instead.
+    pub detail: String,
+}
+
+impl FieldIssue {
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Problem")]
+pub struct ProblemBody {
+    /// A URI reference naming the kind of problem; dereference it for an explanation.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this request and how to fix the call.
+    pub detail: String,
+    /// For invalid requests: every field that was rejected.
+    #[oai(skip_serializing_if_is_empty)]
+    pub errors: Vec<FieldIssue>,
+}
+
+type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure on its way to the caller.
+#[derive(Debug)]
+pub struct Problem {
+    kind: ProblemKind,
+    detail: String,
+    errors: Vec<FieldIssue>,
+    www_authenticate: Option<String>,
+    allow: Option<String>,
+    source: Option<BoxedSource>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.slug(), self.detail)
+    }
+}
+
+impl std::error::Error for Problem {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            www_authenticate: None,
+            allow: None,
+            source: None,
+        }
+    }
+
+    /// An invalid request naming each rejected field. The top-level `detail`
+    /// repeats the first issue so that a caller reading only `detail` can fix it.
+    pub fn invalid(errors: Vec<FieldIssue>) -> Self {
+        let detail = match errors.as_slice() {
+            [] => "The request is invalid.".to_owned(),
+            [only] => format!("{}: {}", only.field, only.detail),
+            [first, rest @ ..] => format!(
+                "{}: {} ({} more invalid field{} listed in `errors`)",
+                first.field,
+                first.detail,
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            ),
+        };
+        Self {
+            errors,
+            ..Self::new(ProblemKind::InvalidRequest, detail)
+        }
+    }
+
+    pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldIssue::new(field, detail)])
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::NotFound, detail)
+    }
+
+    /// 401 with an RFC 6750 challenge. `error` is `None` when no token was sent.
+    pub fn unauthorized(detail: impl Into<String>, invalid_token: bool) -> Self {
+        let detail = detail.into();
+        let challenge = if invalid_token {
+            format!(
+                "Bearer realm=\"errand\", error=\"invalid_token\", error_description=\"{}\"",
+                quote_safe(&detail)
+            )
+        } else {
+            "Bearer realm=\"errand\"".to_owned()
+        };
+        Self {
+            www_authenticate: Some(challenge),
+            ..Self::new(ProblemKind::Unauthorized, detail)
+        }
+    }
+
+    /// 403 for a token without the scope an operation needs.
+    pub fn insufficient_scope(scope: &str) -> Self {
+        Self {
+            www_authenticate: Some(format!(
+                "Bearer realm=\"errand\", error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            ..Self::new(
+                ProblemKind::InsufficientScope,
+                format!(
+                    "This operation needs the `{scope}` scope, which the access token was not \
+                     granted. Sign in again and approve `{scope}`, or mint a token with it."
+                ),
+            )
+        }
+    }
+
+    pub fn method_not_allowed(allow: Option<String>, detail: impl Into<String>) -> Self {
+        Self {
+            allow,
+            ..Self::new(ProblemKind::MethodNotAllowed, detail)
+        }
+    }
+
+    /// A failure the caller cannot fix. The cause is logged, never shown.
+    pub fn internal(source: impl Into<BoxedSource>) -> Self {
+        Self {
+            source: Some(source.into()),
+            ..Self::new(
+                ProblemKind::Internal,
+                "The server could not complete the request. It has been logged; retry later.",
+            )
+        }
+    }
+
+    pub fn unavailable(detail: impl Into<String>, source: impl Into<BoxedSource>) -> Self {
+        Self {
+            source: Some(source.into()),
+            ..Self::new(ProblemKind::Unavailable, detail)
+        }
+    }
+
+    pub fn kind(&self) -> ProblemKind {
+        self.kind
+    }
+
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    pub fn errors(&self) -> &[FieldIssue] {
+        &self.errors
+    }
+
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            kind: self.kind.type_uri(),
+            title: self.kind.title().to_owned(),
+            status: self.kind.status().as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+/// Header values cannot carry quotes or control characters unescaped.
+fn quote_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || c.is_control() {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+impl ResponseError for Problem {
+    fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    fn as_response(&self) -> Response {
+        let body = self
+            .body()
+            .to_json()
+            .map(|json| json.to_string())
+            .unwrap_or_default();
+        let mut response = Response::builder()
+            .status(self.kind.status())
+            .content_type(PROBLEM_CONTENT_TYPE)
+            .body(body);
+        let headers = response.headers_mut();
+        for (name, value) in [
+            (header::WWW_AUTHENTICATE, &self.www_authenticate),
+            (header::ALLOW, &self.allow),
+        ] {
+            if let Some(value) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        self.as_response()
+    }
+}
+
+/// Documents every operation's failure as a `default` problem+json response.
+impl ApiResponse for Problem {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The call failed; the body says why and how to fix it.",
+                status: None,
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: PROBLEM_CONTENT_TYPE,
+                    schema: ProblemBody::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ProblemBody::register(registry);
+    }
+}

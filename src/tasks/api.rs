@@ -1,0 +1,431 @@
+//! Task operations. Doc comments here are the operation text a GPT reads when
+//! it chooses a tool, so they say what the operation does, when to use it and
+//! what it returns.
+
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json, types::ToJSON};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use super::{
+    agenda::{AgendaWindow, TimeZoneName},
+    domain::{
+        NewTask, NotesInput, Priority, Tag, Tags, TaskNumber, TaskPatch, TaskStatus, TaskTitle,
+    },
+    listing::{ListQuery, PageLimit, RawCursor, SearchText, SortKey, StatusFilter},
+    store,
+    views::{AgendaSection, AgendaView, TaskPage, TaskSummary, TaskView},
+};
+use crate::{
+    auth::{Authorized, Scope, TasksRead, TasksWrite},
+    config::PublicUrl,
+    patch::Change,
+    problem::{FieldIssue, Problem},
+    timestamp::Timestamp,
+    web::{ApiTag, JsonBody, Path},
+};
+
+/// Most tasks shown per agenda section.
+const AGENDA_SECTION_LIMIT: u64 = 25;
+
+/// Serialized size a listing page stays under, in bytes of JSON (which is at
+/// least its number of characters). ChatGPT drops action responses over
+/// 100,000 characters, so a page of long tasks ends early, with a cursor,
+/// rather than exceeding that.
+pub const PAGE_BYTE_BUDGET: usize = 90_000;
+
+pub struct TasksApi {
+    pub db: DatabaseConnection,
+    pub public_url: PublicUrl,
+}
+
+/// The fields of a new task.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename = "NewTask")]
+pub struct CreateTaskBody {
+    /// What to do, one line (1-200 characters), e.g. "Renew passport".
+    title: TaskTitle,
+    /// Longer details (at most 5,000 characters).
+    notes: Option<NotesInput>,
+    /// When it is due: RFC 3339 with the user's offset, e.g. 2026-11-27T09:00:00+01:00. Omit if no date was given.
+    due_at: Option<Timestamp>,
+    /// low, normal (default) or high.
+    priority: Option<Priority>,
+    /// Up to 10 labels of a-z, 0-9, - and _ (lowercased), e.g. ["errands"].
+    tags: Option<Tags>,
+}
+
+/// The fields to change. Omit a field to keep it; null clears notes, due_at or tags.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename = "TaskChanges")]
+pub struct UpdateTaskBody {
+    /// New title (1-200 characters).
+    #[serde(default)]
+    title: Change<TaskTitle>,
+    /// New notes; null or "" removes them.
+    #[oai(nullable)]
+    #[serde(default)]
+    notes: Change<NotesInput>,
+    /// New due time (RFC 3339 with offset); null removes the due date.
+    #[oai(nullable)]
+    #[serde(default)]
+    due_at: Change<Timestamp>,
+    /// low, normal or high.
+    #[serde(default)]
+    priority: Change<Priority>,
+    /// The complete new list of tags, replacing the old one; null or [] removes all.
+    #[oai(nullable)]
+    #[serde(default)]
+    tags: Change<Tags>,
+}
+
+impl UpdateTaskBody {
+    fn into_patch(self) -> Result<TaskPatch, Problem> {
+        let mut issues = Vec::new();
+        let mut not_null = |field: &str, hint: &str| {
+            issues.push(FieldIssue::new(field, format!("cannot be null; {hint}")));
+        };
+        let title = match self.title {
+            Change::Keep => None,
+            Change::Clear => {
+                not_null("title", "omit title to keep it, or send a new title");
+                None
+            }
+            Change::Set(title) => Some(title),
+        };
+        let priority = match self.priority {
+            Change::Keep => None,
+            Change::Clear => {
+                not_null("priority", "send low, normal or high, or omit it");
+                None
+            }
+            Change::Set(priority) => Some(priority),
+        };
+        let tags = match self.tags {
+            Change::Keep => None,
+            Change::Clear => Some(Tags::default()),
+            Change::Set(tags) => Some(tags),
+        };
+        let notes = match self.notes {
+            Change::Set(NotesInput(None)) | Change::Clear => Change::Clear,
+            Change::Set(NotesInput(Some(notes))) => Change::Set(notes),
+            Change::Keep => Change::Keep,
+        };
+        if !issues.is_empty() {
+            return Err(Problem::invalid(issues));
+        }
+        let patch = TaskPatch {
+            title,
+            notes,
+            due_at: self.due_at,
+            priority,
+            tags,
+        };
+        if patch.title.is_none()
+            && patch.notes.is_keep()
+            && patch.due_at.is_keep()
+            && patch.priority.is_none()
+            && patch.tags.is_none()
+        {
+            return Err(Problem::invalid_field(
+                "body",
+                "changes nothing; send at least one of title, notes, due_at, priority or tags",
+            ));
+        }
+        Ok(patch)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedTask {
+    /// The task was created; tell the user its number.
+    #[oai(status = 201)]
+    Created(
+        Json<TaskView>,
+        /// The URL of the new task.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum DeletedTask {
+    /// The task was deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+fn no_such_task(number: TaskNumber) -> Problem {
+    Problem::not_found(format!(
+        "You have no task number {number}. Call listTasks with status=all to find the right number."
+    ))
+}
+
+fn found(task: Option<super::domain::Task>, number: TaskNumber) -> Result<Json<TaskView>, Problem> {
+    task.map(|task| Json(task.into()))
+        .ok_or_else(|| no_such_task(number))
+}
+
+#[OpenApi(prefix_path = "/v1")]
+impl TasksApi {
+    /// Create a task
+    ///
+    /// Adds a task for the user: use it when they ask to add, remember or schedule something. Returns the task with its number.
+    #[oai(
+        path = "/tasks",
+        method = "post",
+        operation_id = "createTask",
+        tag = "ApiTag::Tasks"
+    )]
+    async fn create_task(
+        &self,
+        #[oai(scope = "Scope::TasksWrite")] auth: Authorized<TasksWrite>,
+        body: JsonBody<CreateTaskBody>,
+    ) -> Result<CreatedTask, Problem> {
+        let body = body.0;
+        let new = NewTask {
+            title: body.title,
+            notes: body.notes.and_then(|n| n.0),
+            due_at: body.due_at,
+            priority: body.priority.unwrap_or(Priority::Normal),
+            tags: body.tags.unwrap_or_default(),
+        };
+        let task = store::create(&self.db, auth.user_id, new).await?;
+        let location = self.public_url.join(&format!("/v1/tasks/{}", task.number));
+        Ok(CreatedTask::Created(Json(task.into()), location))
+    }
+
+    /// List tasks
+    ///
+    /// Lists the user's tasks, open ones by default, with filters for tag, text, and due dates. Returns summaries and a cursor for the next page.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each query parameter of listTasks is one argument, as poem-openapi documents them"
+    )]
+    #[oai(
+        path = "/tasks",
+        method = "get",
+        operation_id = "listTasks",
+        tag = "ApiTag::Tasks"
+    )]
+    async fn list_tasks(
+        &self,
+        #[oai(scope = "Scope::TasksRead")] auth: Authorized<TasksRead>,
+        /// open (default), done, or all.
+        status: Query<Option<StatusFilter>>,
+        /// Only tasks with this tag.
+        tag: Query<Option<Tag>>,
+        /// Only tasks whose title or notes contain this text (case-insensitive).
+        q: Query<Option<SearchText>>,
+        /// Only tasks due before this RFC 3339 time (exclusive).
+        due_before: Query<Option<Timestamp>>,
+        /// Only tasks due at or after this RFC 3339 time.
+        due_after: Query<Option<Timestamp>>,
+        /// due (soonest first, undated last; default), created (newest first), or priority (high first, then soonest).
+        sort: Query<Option<SortKey>>,
+        /// Tasks per page, 1-100 (default 20).
+        limit: Query<Option<PageLimit>>,
+        /// next_cursor from the previous page, to continue the same listing.
+        cursor: Query<Option<RawCursor>>,
+    ) -> Result<Json<TaskPage>, Problem> {
+        let query = ListQuery {
+            status: status.0.unwrap_or(StatusFilter::Open),
+            tag: tag.0,
+            text: q.0,
+            due_before: due_before.0,
+            due_after: due_after.0,
+            sort: sort.0.unwrap_or(SortKey::Due),
+        };
+        let after = cursor
+            .0
+            .as_ref()
+            .map(|cursor| cursor.position_for(&query))
+            .transpose()
+            .map_err(|why| Problem::invalid_field("cursor", why))?;
+        let limit = limit.0.unwrap_or_default().get() as usize;
+        let mut tasks = store::list(
+            &self.db,
+            auth.user_id,
+            &query,
+            after.as_ref(),
+            limit as u64 + 1,
+        )
+        .await?;
+        let more_in_store = tasks.len() > limit;
+        tasks.truncate(limit);
+
+        let mut page = Vec::with_capacity(tasks.len());
+        let mut used = 0;
+        let mut last_shown = None;
+        for task in tasks.iter() {
+            let summary = TaskSummary::from(task.clone());
+            let size = summary.to_json().map_or(0, |json| json.to_string().len()) + 1;
+            if used + size > PAGE_BYTE_BUDGET && !page.is_empty() {
+                break;
+            }
+            used += size;
+            page.push(summary);
+            last_shown = Some(task);
+        }
+        let cut_short = page.len() < tasks.len();
+        let next_cursor = match last_shown {
+            Some(task) if more_in_store || cut_short => {
+                Some(RawCursor::after(task, &query).as_str().to_owned())
+            }
+            _ => None,
+        };
+        Ok(Json(TaskPage {
+            tasks: page,
+            next_cursor,
+        }))
+    }
+
+    /// Get a task
+    ///
+    /// Returns one task by its number, with the full notes. Use it when the user asks about a specific task.
+    #[oai(
+        path = "/tasks/:number",
+        method = "get",
+        operation_id = "getTask",
+        tag = "ApiTag::Tasks"
+    )]
+    async fn get_task(
+        &self,
+        #[oai(scope = "Scope::TasksRead")] auth: Authorized<TasksRead>,
+        /// The task's number.
+        number: Path<TaskNumber>,
+    ) -> Result<Json<TaskView>, Problem> {
+        found(
+            store::get(&self.db, auth.user_id, number.0).await?,
+            number.0,
+        )
+    }
+
+    /// Update a task
+    ///
+    /// Changes a task's title, notes, due time, priority or tags; omitted fields stay as they are. Returns the updated task.
+    #[oai(
+        path = "/tasks/:number",
+        method = "patch",
+        operation_id = "updateTask",
+        tag = "ApiTag::Tasks"
+    )]
+    async fn update_task(
+        &self,
+        #[oai(scope = "Scope::TasksWrite")] auth: Authorized<TasksWrite>,
+        /// The task's number.
+        number: Path<TaskNumber>,
+        body: JsonBody<UpdateTaskBody>,
+    ) -> Result<Json<TaskView>, Problem> {
+        let patch = body.0.into_patch()?;
+        found(
+            store::update(&self.db, auth.user_id, number.0, patch).await?,
+            number.0,
+        )
+    }
+
+    /// Complete a task
+    ///
+    /// Marks a task done when the user says they finished it. Safe to repeat. Returns the task.
+    #[oai(
+        path = "/tasks/:number/complete",
+        method = "post",
+        operation_id = "completeTask",
+        tag = "ApiTag::Tasks"
+    )]
+    async fn complete_task(
+        &self,
+        #[oai(scope = "Scope::TasksWrite")] auth: Authorized<TasksWrite>,
+        /// The task's number.
+        number: Path<TaskNumber>,
+    ) -> Result<Json<TaskView>, Problem> {
+        let task = store::set_status(&self.db, auth.user_id, number.0, TaskStatus::Done).await?;
+        found(task, number.0)
+    }
+
+    /// Reopen a task
+    ///
+    /// Marks a done task open again, e.g. when it was completed by mistake. Safe to repeat. Returns the task.
+    #[oai(
+        path = "/tasks/:number/reopen",
+        method = "post",
+        operation_id = "reopenTask",
+        tag = "ApiTag::Tasks"
+    )]
+    async fn reopen_task(
+        &self,
+        #[oai(scope = "Scope::TasksWrite")] auth: Authorized<TasksWrite>,
+        /// The task's number.
+        number: Path<TaskNumber>,
+    ) -> Result<Json<TaskView>, Problem> {
+        let task = store::set_status(&self.db, auth.user_id, number.0, TaskStatus::Open).await?;
+        found(task, number.0)
+    }
+
+    /// Delete a task
+    ///
+    /// Deletes a task permanently; it cannot be undone. Confirm with the user first. Prefer completeTask for finished tasks.
+    #[oai(
+        path = "/tasks/:number",
+        method = "delete",
+        operation_id = "deleteTask",
+        tag = "ApiTag::Tasks"
+    )]
+    async fn delete_task(
+        &self,
+        #[oai(scope = "Scope::TasksWrite")] auth: Authorized<TasksWrite>,
+        /// The task's number.
+        number: Path<TaskNumber>,
+    ) -> Result<DeletedTask, Problem> {
+        if store::delete(&self.db, auth.user_id, number.0).await? {
+            Ok(DeletedTask::Deleted)
+        } else {
+            Err(no_such_task(number.0))
+        }
+    }
+
+    /// Get the agenda
+    ///
+    /// What is on the user's plate: overdue tasks, tasks due today and in the next 7 days, by calendar day in their time zone. Use for "what's on my plate?".
+    #[oai(
+        path = "/agenda",
+        method = "get",
+        operation_id = "getAgenda",
+        tag = "ApiTag::Agenda"
+    )]
+    async fn get_agenda(
+        &self,
+        #[oai(scope = "Scope::TasksRead")] auth: Authorized<TasksRead>,
+        /// The user's IANA time zone, e.g. Europe/Paris (default UTC).
+        tz: Query<Option<TimeZoneName>>,
+    ) -> Result<Json<AgendaView>, Problem> {
+        let zone = tz.0.unwrap_or_default();
+        let window = AgendaWindow::at(zone.0, chrono::Utc::now());
+        let user = auth.user_id;
+        let (overdue, overdue_total) =
+            store::open_due_between(&self.db, user, None, window.now, AGENDA_SECTION_LIMIT).await?;
+        let (today, today_total) = store::open_due_between(
+            &self.db,
+            user,
+            Some(window.now),
+            window.end_of_today,
+            AGENDA_SECTION_LIMIT,
+        )
+        .await?;
+        let (upcoming, upcoming_total) = store::open_due_between(
+            &self.db,
+            user,
+            Some(window.end_of_today),
+            window.end_of_upcoming,
+            AGENDA_SECTION_LIMIT,
+        )
+        .await?;
+        Ok(Json(AgendaView {
+            timezone: zone.name().to_owned(),
+            now: window.now,
+            today: window.today.to_string(),
+            overdue: AgendaSection::new(&window, overdue, overdue_total),
+            due_today: AgendaSection::new(&window, today, today_total),
+            upcoming: AgendaSection::new(&window, upcoming, upcoming_total),
+        }))
+    }
+}

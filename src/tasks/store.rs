@@ -1,0 +1,493 @@
+//! Task queries. Every change runs in one transaction; nothing here knows HTTP.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order, Query},
+};
+use uuid::Uuid;
+
+use super::{
+    domain::{NewTask, Priority, Tags, Task, TaskNumber, TaskPatch, TaskStatus},
+    entity::{task, task_tag},
+    listing::{ListQuery, Position, SortKey, StatusFilter},
+};
+use crate::{db, patch::Change, problem::Problem, timestamp::Timestamp, users::entity as users};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the user the access token names does not exist")]
+    UnknownUser,
+    #[error("stored task {id} cannot be read: {why}")]
+    Corrupt { id: Uuid, why: String },
+    #[error("database error")]
+    Database(#[from] DbErr),
+}
+
+impl From<StoreError> for Problem {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UnknownUser => Problem::unauthorized(
+                "The account this access token belongs to no longer exists. Sign in again.",
+                true,
+            ),
+            other => Problem::internal(other),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Creates a task with the user's next number. The counter row is locked by
+/// the increment until commit, so concurrent creates by one user queue up and
+/// get consecutive numbers; a failed create rolls the counter back.
+pub async fn create(db: &DatabaseConnection, user_id: Uuid, new: NewTask) -> Result<Task> {
+    let txn = db::begin_write(db).await?;
+    let number = next_number(&txn, user_id).await?;
+    let now = Timestamp::now();
+    let row = task::Model {
+        id: Uuid::now_v7(),
+        user_id,
+        number,
+        title: new.title.as_str().to_owned(),
+        notes: new.notes.map(|n| n.as_str().to_owned()),
+        status: TaskStatus::Open.as_str().to_owned(),
+        priority: new.priority.rank(),
+        due_at: new.due_at.map(|t| t.as_utc()),
+        created_at: now.as_utc(),
+        updated_at: now.as_utc(),
+        completed_at: None,
+        version: 1,
+    };
+    task::Entity::insert(task::ActiveModel::from(row.clone()))
+        .exec_without_returning(&txn)
+        .await?;
+    replace_tags(&txn, row.id, user_id, &new.tags).await?;
+    txn.commit().await?;
+    to_task(row, new.tags.to_strings())
+}
+
+async fn next_number(txn: &impl ConnectionTrait, user_id: Uuid) -> Result<i64> {
+    let updated = users::Entity::update_many()
+        .col_expr(
+            users::Column::TaskCounter,
+            Expr::col(users::Column::TaskCounter).add(1),
+        )
+        .filter(users::Column::Id.eq(user_id))
+        .exec_with_returning(txn)
+        .await?;
+    updated
+        .first()
+        .map(|user| user.task_counter)
+        .ok_or(StoreError::UnknownUser)
+}
+
+async fn replace_tags(
+    txn: &impl ConnectionTrait,
+    task_id: Uuid,
+    user_id: Uuid,
+    tags: &Tags,
+) -> Result<()> {
+    task_tag::Entity::delete_many()
+        .filter(task_tag::Column::TaskId.eq(task_id))
+        .exec(txn)
+        .await?;
+    let rows: Vec<task_tag::ActiveModel> = tags
+        .iter()
+        .map(|tag| task_tag::ActiveModel {
+            task_id: Set(task_id),
+            tag: Set(tag.as_str().to_owned()),
+            user_id: Set(user_id),
+        })
+        .collect();
+    if !rows.is_empty() {
+        task_tag::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn owned_by(user_id: Uuid) -> Select<task::Entity> {
+    task::Entity::find().filter(task::Column::UserId.eq(user_id))
+}
+
+fn find_row(user_id: Uuid, number: TaskNumber) -> Select<task::Entity> {
+    owned_by(user_id).filter(task::Column::Number.eq(number.get()))
+}
+
+/// One of the user's tasks, or `None` if they have no task with that number.
+pub async fn get(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    number: TaskNumber,
+) -> Result<Option<Task>> {
+    let Some(row) = find_row(user_id, number).one(db).await? else {
+        return Ok(None);
+    };
+    with_tags(db, vec![row]).await.map(|mut tasks| tasks.pop())
+}
+
+/// Up to `limit` tasks matching `query`, starting after `after`.
+pub async fn list(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    query: &ListQuery,
+    after: Option<&Position>,
+    limit: u64,
+) -> Result<Vec<Task>> {
+    let mut select = owned_by(user_id);
+    select = match query.status {
+        StatusFilter::Open => select.filter(task::Column::Status.eq(TaskStatus::Open.as_str())),
+        StatusFilter::Done => select.filter(task::Column::Status.eq(TaskStatus::Done.as_str())),
+        StatusFilter::All => select,
+    };
+    if let Some(tag) = &query.tag {
+        select = select.filter(
+            task::Column::Id.in_subquery(
+                Query::select()
+                    .column(task_tag::Column::TaskId)
+                    .from(task_tag::Entity)
+                    .and_where(task_tag::Column::UserId.eq(user_id))
+                    .and_where(task_tag::Column::Tag.eq(tag.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(text) = &query.text {
+        let pattern = format!("%{}%", escape_like(&text.as_str().to_lowercase()));
+        let matches = |column: task::Column| {
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        select = select.filter(
+            Condition::any()
+                .add(matches(task::Column::Title))
+                .add(matches(task::Column::Notes)),
+        );
+    }
+    if let Some(before) = query.due_before {
+        select = select.filter(task::Column::DueAt.lt(before.as_utc()));
+    }
+    if let Some(after) = query.due_after {
+        select = select.filter(task::Column::DueAt.gte(after.as_utc()));
+    }
+
+    let keys = sort_keys(query.sort, after);
+    if after.is_some() {
+        select = select.filter(after_condition(&keys));
+    }
+    for key in &keys {
+        let order = if key.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        select = if key.nullable {
+            select.order_by_with_nulls(key.column, order, NullOrdering::Last)
+        } else {
+            select.order_by(key.column, order)
+        };
+    }
+    let rows = select.limit(limit).all(db).await?;
+    with_tags(db, rows).await
+}
+
+/// One column of a listing's order, with the value the previous page ended on.
+struct SortColumn {
+    column: task::Column,
+    descending: bool,
+    /// Nullable columns sort their NULLs last.
+    nullable: bool,
+    value: Option<sea_orm::Value>,
+}
+
+fn sort_keys(sort: SortKey, after: Option<&Position>) -> Vec<SortColumn> {
+    let due = SortColumn {
+        column: task::Column::DueAt,
+        descending: false,
+        nullable: true,
+        value: after
+            .and_then(|p| p.due_at)
+            .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0).map(sea_orm::Value::from)),
+    };
+    let number = |descending| SortColumn {
+        column: task::Column::Number,
+        descending,
+        nullable: false,
+        value: after.map(|p| p.number.into()),
+    };
+    match sort {
+        SortKey::Due => vec![due, number(false)],
+        SortKey::Created => vec![number(true)],
+        SortKey::Priority => vec![
+            SortColumn {
+                column: task::Column::Priority,
+                descending: true,
+                nullable: false,
+                value: after.map(|p| p.priority.into()),
+            },
+            due,
+            number(false),
+        ],
+    }
+}
+
+/// Rows strictly after the position in the order given by `keys`:
+/// `(k1 > v1) OR (k1 = v1 AND k2 > v2) OR …`, where NULL sorts after every
+/// value.
+fn after_condition(keys: &[SortColumn]) -> Condition {
+    let mut any = Condition::any();
+    let mut disjuncts = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let Some(value) = &key.value else {
+            // Nothing sorts after NULL (NULLs are last): no row is strictly
+            // after the position on this column.
+            continue;
+        };
+        let mut all = Condition::all();
+        for earlier in &keys[..i] {
+            all = all.add(match &earlier.value {
+                Some(v) => Expr::col(earlier.column).eq(v.clone()),
+                None => Expr::col(earlier.column).is_null(),
+            });
+        }
+        let beyond = if key.descending {
+            Expr::col(key.column).lt(value.clone())
+        } else {
+            Expr::col(key.column).gt(value.clone())
+        };
+        all = all.add(if key.nullable {
+            Condition::any()
+                .add(beyond)
+                .add(Expr::col(key.column).is_null())
+        } else {
+            Condition::all().add(beyond)
+        });
+        any = any.add(all);
+        disjuncts += 1;
+    }
+    if disjuncts == 0 {
+        // Only reachable for a position whose every key is NULL, which no
+        // task has (numbers are never NULL); still, match nothing.
+        return Condition::all().add(Expr::val(1).eq(0));
+    }
+    any
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Open tasks due in `[from, until)` (or before `until` when `from` is
+/// `None`), soonest first, at most `limit`, with the total count.
+pub async fn open_due_between(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    from: Option<Timestamp>,
+    until: Timestamp,
+    limit: u64,
+) -> Result<(Vec<Task>, u64)> {
+    let mut select = owned_by(user_id)
+        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .filter(task::Column::DueAt.lt(until.as_utc()));
+    if let Some(from) = from {
+        select = select.filter(task::Column::DueAt.gte(from.as_utc()));
+    }
+    let rows = select
+        .clone()
+        .order_by_asc(task::Column::DueAt)
+        .order_by_asc(task::Column::Number)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let total = if (rows.len() as u64) < limit {
+        rows.len() as u64
+    } else {
+        select.count(db).await?
+    };
+    Ok((with_tags(db, rows).await?, total))
+}
+
+/// Applies a partial update. Returns `None` for an unknown task. A patch that
+/// changes nothing leaves the version alone.
+pub async fn update(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    number: TaskNumber,
+    patch: TaskPatch,
+) -> Result<Option<Task>> {
+    let txn = db::begin_write(db).await?;
+    let Some(row) = find_row(user_id, number).lock_exclusive().one(&txn).await? else {
+        return Ok(None);
+    };
+    let current_tags = tags_of(&txn, row.id).await?;
+    let mut next = row.clone();
+    if let Some(title) = patch.title {
+        next.title = title.as_str().to_owned();
+    }
+    match patch.notes {
+        Change::Keep => {}
+        Change::Clear => next.notes = None,
+        Change::Set(notes) => next.notes = Some(notes.as_str().to_owned()),
+    }
+    match patch.due_at {
+        Change::Keep => {}
+        Change::Clear => next.due_at = None,
+        Change::Set(at) => next.due_at = Some(at.as_utc()),
+    }
+    if let Some(priority) = patch.priority {
+        next.priority = priority.rank();
+    }
+    let new_tags = patch.tags.filter(|tags| tags.to_strings() != current_tags);
+    if next == row && new_tags.is_none() {
+        txn.commit().await?;
+        return to_task(row, current_tags).map(Some);
+    }
+    next.version = row.version + 1;
+    next.updated_at = Timestamp::now().as_utc();
+    save(&txn, &row, &next).await?;
+    let tags = match new_tags {
+        Some(tags) => {
+            replace_tags(&txn, row.id, user_id, &tags).await?;
+            tags.to_strings()
+        }
+        None => current_tags,
+    };
+    txn.commit().await?;
+    to_task(next, tags).map(Some)
+}
+
+/// Marks a task open or done. Setting the status it already has changes
+/// nothing, so repeating the call is safe.
+pub async fn set_status(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    number: TaskNumber,
+    status: TaskStatus,
+) -> Result<Option<Task>> {
+    let txn = db::begin_write(db).await?;
+    let Some(row) = find_row(user_id, number).lock_exclusive().one(&txn).await? else {
+        return Ok(None);
+    };
+    let tags = tags_of(&txn, row.id).await?;
+    if row.status == status.as_str() {
+        txn.commit().await?;
+        return to_task(row, tags).map(Some);
+    }
+    let now = Timestamp::now().as_utc();
+    let mut next = row.clone();
+    next.status = status.as_str().to_owned();
+    next.completed_at = match status {
+        TaskStatus::Done => Some(now),
+        TaskStatus::Open => None,
+    };
+    next.version = row.version + 1;
+    next.updated_at = now;
+    save(&txn, &row, &next).await?;
+    txn.commit().await?;
+    to_task(next, tags).map(Some)
+}
+
+/// Writes the columns that differ between `before` and `after`.
+async fn save(txn: &impl ConnectionTrait, before: &task::Model, after: &task::Model) -> Result<()> {
+    let mut active = task::ActiveModel::from(before.clone());
+    active.title = Set(after.title.clone());
+    active.notes = Set(after.notes.clone());
+    active.status = Set(after.status.clone());
+    active.priority = Set(after.priority);
+    active.due_at = Set(after.due_at);
+    active.updated_at = Set(after.updated_at);
+    active.completed_at = Set(after.completed_at);
+    active.version = Set(after.version);
+    active.update(txn).await?;
+    Ok(())
+}
+
+/// Deletes a task; `false` if the user has no task with that number.
+pub async fn delete(db: &DatabaseConnection, user_id: Uuid, number: TaskNumber) -> Result<bool> {
+    let result = task::Entity::delete_many()
+        .filter(task::Column::UserId.eq(user_id))
+        .filter(task::Column::Number.eq(number.get()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+async fn tags_of(db: &impl ConnectionTrait, task_id: Uuid) -> Result<Vec<String>> {
+    Ok(task_tag::Entity::find()
+        .filter(task_tag::Column::TaskId.eq(task_id))
+        .order_by_asc(task_tag::Column::Tag)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.tag)
+        .collect())
+}
+
+/// Attaches tags to rows with one query for the whole page.
+async fn with_tags(db: &DatabaseConnection, rows: Vec<task::Model>) -> Result<Vec<Task>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let mut by_task: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for tag in task_tag::Entity::find()
+        .filter(task_tag::Column::TaskId.is_in(ids))
+        .order_by_asc(task_tag::Column::Tag)
+        .all(db)
+        .await?
+    {
+        by_task.entry(tag.task_id).or_default().push(tag.tag);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let tags = by_task.remove(&row.id).unwrap_or_default();
+            to_task(row, tags)
+        })
+        .collect()
+}
+
+fn to_task(row: task::Model, tags: Vec<String>) -> Result<Task> {
+    let corrupt = |why: String| StoreError::Corrupt { id: row.id, why };
+    let status = TaskStatus::parse_param(&row.status).map_err(corrupt)?;
+    let priority = Priority::from_rank(row.priority)
+        .ok_or_else(|| corrupt(format!("priority rank {}", row.priority)))?;
+    let number =
+        TaskNumber::new(row.number).ok_or_else(|| corrupt(format!("number {}", row.number)))?;
+    Ok(Task {
+        id: row.id,
+        number,
+        title: row.title,
+        notes: row.notes,
+        status,
+        priority,
+        due_at: row.due_at.map(Timestamp::from_utc),
+        tags,
+        created_at: Timestamp::from_utc(row.created_at),
+        updated_at: Timestamp::from_utc(row.updated_at),
+        completed_at: row.completed_at.map(Timestamp::from_utc),
+        version: row.version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like("100%_done\\"), "100\\%\\_done\\\\");
+    }
+}

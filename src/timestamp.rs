@@ -1,0 +1,135 @@
+//! Instants as the API speaks them: RFC 3339 with an explicit offset in, UTC
+//! with `Z` out, whole seconds.
+//!
+//! Whole seconds because nobody schedules a task to the millisecond, and
+//! because SQLite keeps timestamps as text: a fixed width keeps text order
+//! equal to time order.
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Utc};
+use poem_openapi::registry::MetaSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+use crate::web::schema::shorten;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(DateTime<Utc>);
+
+pub const TIMESTAMP_HINT: &str =
+    "an RFC 3339 timestamp with an offset, e.g. 2026-11-27T09:00:00+01:00 or 2026-11-27T08:00:00Z";
+
+const MIN_YEAR: i32 = 1900;
+const MAX_YEAR: i32 = 9999;
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(Utc::now().trunc_subsecs(0))
+    }
+
+    pub fn from_utc(at: DateTime<Utc>) -> Self {
+        Self(at.trunc_subsecs(0))
+    }
+
+    pub fn as_utc(&self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// Parses RFC 3339; a date without a time, or a time without an offset,
+    /// is rejected with a message saying what to add.
+    pub fn parse_param(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let parsed = DateTime::parse_from_rfc3339(raw).map_err(|_| {
+            let hint = if raw.len() == 10 && raw.as_bytes().get(4) == Some(&b'-') {
+                " (a date alone is not enough: add a time and offset, e.g. T09:00:00+01:00)"
+            } else if raw.contains('T')
+                && !raw.ends_with(['Z', 'z'])
+                && !raw.get(10..).unwrap_or_default().contains(['+', '-'])
+            {
+                " (the offset is missing: add Z for UTC or the user's offset such as +01:00)"
+            } else {
+                ""
+            };
+            format!("must be {TIMESTAMP_HINT} (got `{}`){hint}", shorten(raw))
+        })?;
+        let utc = parsed.with_timezone(&Utc);
+        if !(MIN_YEAR..=MAX_YEAR).contains(&utc.year()) {
+            return Err(format!(
+                "must be between the years {MIN_YEAR} and {MAX_YEAR} (got `{}`)",
+                shorten(raw)
+            ));
+        }
+        Ok(Self::from_utc(utc))
+    }
+
+    pub fn schema() -> MetaSchema {
+        let mut schema = MetaSchema::new_with_format("string", "date-time");
+        schema.example = Some(serde_json::Value::from("2026-11-27T09:00:00+01:00"));
+        schema
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Secs, true))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Rfc3339;
+        impl de::Visitor<'_> for Rfc3339 {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(TIMESTAMP_HINT)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                Timestamp::parse_param(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Rfc3339)
+    }
+}
+
+crate::openapi_via_serde!(Timestamp, "Timestamp", Timestamp::schema());
+crate::openapi_param!(Timestamp);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_converted_to_utc() {
+        let at = Timestamp::parse_param("2026-11-27T09:00:00+01:00").unwrap();
+        assert_eq!(at.to_string(), "2026-11-27T08:00:00Z");
+    }
+
+    #[test]
+    fn fractions_are_dropped() {
+        let at = Timestamp::parse_param("2026-11-27T09:00:00.987Z").unwrap();
+        assert_eq!(at.to_string(), "2026-11-27T09:00:00Z");
+    }
+
+    #[test]
+    fn a_bare_date_says_to_add_a_time() {
+        let err = Timestamp::parse_param("2026-11-27").unwrap_err();
+        assert!(err.contains("add a time and offset"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_offset_says_to_add_one() {
+        let err = Timestamp::parse_param("2026-11-27T09:00:00").unwrap_err();
+        assert!(err.contains("offset is missing"), "{err}");
+    }
+
+    #[test]
+    fn far_years_are_rejected() {
+        assert!(Timestamp::parse_param("0099-01-01T00:00:00Z").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! HTTP glue shared by every slice: the JSON body extractor, schema helpers
+//! for domain types, and the operation tags.
+
+pub mod json_body;
+pub mod path;
+pub mod schema;
+
+pub use json_body::{BODY_LIMIT, JsonBody};
+pub use path::{Path, PathParamName};
+
+/// Groups of operations in the documents.
+#[derive(poem_openapi::Tags)]
+pub enum ApiTag {
+    /// The user's tasks.
+    Tasks,
+    /// What is due, by day in the user's time zone.
+    Agenda,
+    /// The signed-in user.
+    Account,
+    /// Liveness and readiness probes for operators.
+    Health,
+}

@@ -1,0 +1,295 @@
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use errand::auth::{ScopeSet, keys::SigningKey};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::common::{ALL_SCOPES, TestApp, problem};
+
+/// Claims as Errand issues them, for forging variations.
+fn claims(app: &TestApp, sub: uuid::Uuid, exp_offset: i64) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "iss": app.address, "aud": app.address, "sub": sub.to_string(),
+        "iat": now, "nbf": now, "exp": now + exp_offset,
+        "jti": "test", "scope": ALL_SCOPES,
+    })
+}
+
+fn sign_with(key: &SigningKey, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(key.kid().to_owned());
+    jsonwebtoken::encode(&header, claims, key.encoding_key()).unwrap()
+}
+
+async fn assert_rejected(app: &TestApp, token: &str, says: &str) {
+    let response = app.me(token).await;
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = problem(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(body["type"], "/problems/unauthorized");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(says), "`{detail}` should say `{says}`");
+    assert!(
+        challenge.starts_with("Bearer realm=\"errand\", error=\"invalid_token\""),
+        "{challenge}"
+    );
+    // The same token is refused by a task operation too.
+    let response = app
+        .request(Method::GET, "/v1/tasks", Some(token), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_gets_a_bearer_challenge() {
+    let app = TestApp::spawn().await;
+    let response = app.request(Method::GET, "/v1/tasks", None, None).await;
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"errand\""
+    );
+    let body = problem(response, StatusCode::UNAUTHORIZED).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer")
+    );
+}
+
+#[tokio::test]
+async fn a_non_bearer_authorization_header_is_refused() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/v1/me"))
+        .header("authorization", "Basic YWxpY2U6c2VjcmV0")
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, StatusCode::UNAUTHORIZED).await;
+    assert!(body["detail"].as_str().unwrap().contains("Bearer scheme"));
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let key = app.app.tokens.keys().active();
+    let token = sign_with(key, &claims(&app, alice.id, -120));
+    assert_rejected(&app, &token, "expired").await;
+}
+
+#[tokio::test]
+async fn a_tampered_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let reader = app
+        .user_with_scopes("alice@example.com", "tasks:read")
+        .await;
+    // Grant ourselves tasks:write by editing the payload, keeping the signature.
+    let parts: Vec<&str> = reader.token.split('.').collect();
+    let mut payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    payload["scope"] = json!(ALL_SCOPES);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    );
+    assert_rejected(&app, &forged, "signature").await;
+}
+
+#[tokio::test]
+async fn an_alg_none_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT" }).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims(&app, alice.id, 600).to_string());
+    assert_rejected(&app, &format!("{header}.{payload}."), "accepts only EdDSA").await;
+}
+
+#[tokio::test]
+async fn an_hs256_token_signed_with_the_public_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let key = app.app.tokens.keys().active();
+    let public = key.public_jwk();
+    let public_bytes = URL_SAFE_NO_PAD
+        .decode(public["x"].as_str().unwrap())
+        .unwrap();
+    let header = URL_SAFE_NO_PAD
+        .encode(json!({ "alg": "HS256", "typ": "JWT", "kid": key.kid() }).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims(&app, alice.id, 600).to_string());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&public_bytes).unwrap();
+    mac.update(format!("{header}.{payload}").as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    assert_rejected(
+        &app,
+        &format!("{header}.{payload}.{signature}"),
+        "accepts only EdDSA",
+    )
+    .await;
+
+    // The same with jsonwebtoken's own HS256 encoder and the JWK text as secret.
+    let token = jsonwebtoken::encode(
+        &Header {
+            kid: Some(key.kid().to_owned()),
+            ..Header::new(Algorithm::HS256)
+        },
+        &claims(&app, alice.id, 600),
+        &EncodingKey::from_secret(public.to_string().as_bytes()),
+    )
+    .unwrap();
+    assert_rejected(&app, &token, "accepts only EdDSA").await;
+}
+
+#[tokio::test]
+async fn a_token_signed_by_an_unknown_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let stranger = SigningKey::generate().unwrap();
+    assert_rejected(
+        &app,
+        &sign_with(&stranger, &claims(&app, alice.id, 600)),
+        "does not know",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_issuer_and_wrong_audience_are_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let key = app.app.tokens.keys().active();
+    let mut other_issuer = claims(&app, alice.id, 600);
+    other_issuer["iss"] = json!("https://evil.example.com");
+    assert_rejected(&app, &sign_with(key, &other_issuer), "different server").await;
+    let mut other_audience = claims(&app, alice.id, 600);
+    other_audience["aud"] = json!("https://other-api.example.com");
+    assert_rejected(&app, &sign_with(key, &other_audience), "different audience").await;
+}
+
+#[tokio::test]
+async fn a_token_for_a_user_that_does_not_exist_is_refused() {
+    let app = TestApp::spawn().await;
+    let ghost = app
+        .app
+        .tokens
+        .mint(
+            uuid::Uuid::new_v4(),
+            &ScopeSet::all(),
+            Duration::from_secs(60),
+            None,
+        )
+        .unwrap();
+    let body = problem(app.me(&ghost).await, StatusCode::UNAUTHORIZED).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists")
+    );
+    let response = app
+        .request(
+            Method::POST,
+            "/v1/tasks",
+            Some(&ghost),
+            Some(&json!({ "title": "x" })),
+        )
+        .await;
+    problem(response, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn get_me_names_the_user_and_the_granted_scopes() {
+    let app = TestApp::spawn().await;
+    let alice = app
+        .user_with_scopes("Alice@Example.com", "tasks:read")
+        .await;
+    let response = app.me(&alice.token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["id"], alice.id.to_string());
+    assert_eq!(me["scopes"], json!(["tasks:read"]));
+    assert_eq!(me["client_id"], Value::Null);
+    // A token without scopes still identifies its user.
+    let bare = app.user_with_scopes("alice@example.com", "").await;
+    assert_eq!(app.me(&bare.token).await.status(), StatusCode::OK);
+}
+
+/// What the documents say each operation needs is what the server enforces:
+/// for every operation, a token with every other scope gets 403 naming the
+/// missing scope, and a token with exactly the documented scopes gets past
+/// authorization.
+#[tokio::test]
+async fn every_operation_enforces_the_scopes_it_documents() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("alice@example.com").await;
+    let document = app.get_json("/openapi.json").await;
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(security) = operation.get("security") else {
+                continue;
+            };
+            let needed: Vec<&str> = security[0]["oauth2"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            let others: Vec<&str> = ["tasks:read", "tasks:write"]
+                .into_iter()
+                .filter(|s| !needed.contains(s))
+                .collect();
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = operation
+                .get("requestBody")
+                .map(|_| json!({ "title": "scope check" }));
+            // A task exists so that reaching the handler gives 2xx, not 404.
+            let target = app.new_task(&owner, json!({ "title": "target" })).await;
+            let path = path.replace("{number}", &target["number"].to_string());
+
+            if !needed.is_empty() {
+                let lacking = app
+                    .user_with_scopes("alice@example.com", &others.join(" "))
+                    .await;
+                let response = app
+                    .request(method.clone(), &path, Some(&lacking.token), body.as_ref())
+                    .await;
+                let challenge = response.headers()["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let problem = problem(response, StatusCode::FORBIDDEN).await;
+                assert_eq!(problem["type"], "/problems/insufficient-scope");
+                assert!(
+                    challenge.contains(needed[0]),
+                    "{method} {path}: {challenge}"
+                );
+            }
+            let exact = app
+                .user_with_scopes("alice@example.com", &needed.join(" "))
+                .await;
+            let response = app
+                .request(method.clone(), &path, Some(&exact.token), body.as_ref())
+                .await;
+            assert!(
+                response.status().is_success(),
+                "{method} {path} with {needed:?}: {}",
+                response.status()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 9, "every protected operation was checked");
+}

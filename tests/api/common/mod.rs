@@ -1,0 +1,353 @@
+//! `TestApp`: a real Errand on a loopback port with its own fresh database,
+//! and one helper per endpoint.
+//!
+//! The database is a SQLite file in a temporary directory, or, when
+//! `ERRAND_TEST_DATABASE_URL` names a PostgreSQL server, a new database
+//! created on it for this test and dropped afterwards.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use errand::{
+    App,
+    auth::ScopeSet,
+    config::{DatabaseSettings, PublicUrl},
+    users::{self, EmailAddress},
+};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const ALL_SCOPES: &str = "tasks:read tasks:write";
+
+enum TestDatabase {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    async fn create() -> (Self, String) {
+        match std::env::var("ERRAND_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("errand_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(&admin_url)
+                    .await
+                    .expect("connect to ERRAND_TEST_DATABASE_URL");
+                sea_orm::ConnectionTrait::execute_unprepared(
+                    &admin,
+                    &format!("CREATE DATABASE {name}"),
+                )
+                .await
+                .expect("create test database");
+                admin.close().await.ok();
+                let mut url =
+                    url::Url::parse(&admin_url).expect("ERRAND_TEST_DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                (Self::Postgres { admin_url, name }, url.to_string())
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("errand.db").display()
+                );
+                (Self::Sqlite(dir), url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Self::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside any async context we could borrow; a short-lived
+            // runtime on its own thread removes the database even when the test
+            // panicked.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                            let _ = sea_orm::ConnectionTrait::execute_unprepared(
+                                &admin,
+                                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                            )
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`, also the public URL.
+    pub address: String,
+    pub database_url: String,
+    pub app: App,
+    pub client: Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    // Last: dropped after the server has stopped.
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let (database, database_url) = TestDatabase::create().await;
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind a loopback port");
+        let port = acceptor.local_addr()[0]
+            .as_socket_addr()
+            .expect("a TCP address")
+            .port();
+        let address = format!("http://127.0.0.1:{port}");
+        let settings = DatabaseSettings {
+            url: database_url.clone(),
+            max_connections: 8,
+        };
+        let app = App::start(&settings, PublicUrl::parse(&address).unwrap(), None)
+            .await
+            .expect("start errand");
+        let endpoint = app.endpoint().expect("build endpoint");
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            errand::server::serve(
+                acceptor,
+                endpoint,
+                async {
+                    let _ = signal.await;
+                },
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("server runs");
+        });
+        Self {
+            address,
+            database_url,
+            app,
+            client: Client::builder().no_proxy().build().expect("http client"),
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A signed-in user with the given scopes.
+    pub async fn user_with_scopes(&self, email: &str, scopes: &str) -> TestUser {
+        let email = EmailAddress::parse(email).unwrap();
+        let user = users::store::find_or_create(&self.app.db, &email)
+            .await
+            .unwrap();
+        let token = self
+            .app
+            .tokens
+            .mint(
+                user.id,
+                &ScopeSet::parse(scopes).unwrap(),
+                Duration::from_secs(600),
+                None,
+            )
+            .unwrap();
+        TestUser {
+            id: user.id,
+            email: email.as_str().to_owned(),
+            token,
+        }
+    }
+
+    pub async fn user(&self, email: &str) -> TestUser {
+        self.user_with_scopes(email, ALL_SCOPES).await
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request
+            .send()
+            .await
+            .expect("request reaches the test server")
+    }
+
+    pub async fn create_task(&self, user: &TestUser, body: Value) -> Response {
+        self.request(Method::POST, "/v1/tasks", Some(&user.token), Some(&body))
+            .await
+    }
+
+    /// Creates a task that must succeed and returns it.
+    pub async fn new_task(&self, user: &TestUser, body: Value) -> Value {
+        let response = self.create_task(user, body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn list_tasks(&self, user: &TestUser, query: &[(&str, &str)]) -> Response {
+        self.client
+            .get(self.url("/v1/tasks"))
+            .query(query)
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .expect("request reaches the test server")
+    }
+
+    /// The tasks of one successful listing, and its next cursor.
+    pub async fn list_page(
+        &self,
+        user: &TestUser,
+        query: &[(&str, &str)],
+    ) -> (Vec<Value>, Option<String>) {
+        let response = self.list_tasks(user, query).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let page: Value = response.json().await.unwrap();
+        let tasks = page["tasks"].as_array().unwrap().clone();
+        let cursor = page["next_cursor"].as_str().map(str::to_owned);
+        (tasks, cursor)
+    }
+
+    pub async fn get_task(&self, user: &TestUser, number: i64) -> Response {
+        self.request(
+            Method::GET,
+            &format!("/v1/tasks/{number}"),
+            Some(&user.token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn update_task(&self, user: &TestUser, number: i64, body: Value) -> Response {
+        self.request(
+            Method::PATCH,
+            &format!("/v1/tasks/{number}"),
+            Some(&user.token),
+            Some(&body),
+        )
+        .await
+    }
+
+    pub async fn complete_task(&self, user: &TestUser, number: i64) -> Response {
+        self.request(
+            Method::POST,
+            &format!("/v1/tasks/{number}/complete"),
+            Some(&user.token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn reopen_task(&self, user: &TestUser, number: i64) -> Response {
+        self.request(
+            Method::POST,
+            &format!("/v1/tasks/{number}/reopen"),
+            Some(&user.token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete_task(&self, user: &TestUser, number: i64) -> Response {
+        self.request(
+            Method::DELETE,
+            &format!("/v1/tasks/{number}"),
+            Some(&user.token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn agenda(&self, user: &TestUser, tz: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .get(self.url("/v1/agenda"))
+            .bearer_auth(&user.token);
+        if let Some(tz) = tz {
+            request = request.query(&[("tz", tz)]);
+        }
+        request
+            .send()
+            .await
+            .expect("request reaches the test server")
+    }
+
+    pub async fn me(&self, token: &str) -> Response {
+        self.request(Method::GET, "/v1/me", Some(token), None).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+pub struct TestUser {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub token: String,
+}
+
+/// Reads a problem response, checking it is problem+json with the given status.
+pub async fn problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], json!(status.as_u16()));
+    assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    body
+}
+
+/// The `field` of every issue in a validation problem.
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

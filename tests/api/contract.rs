@@ -1,0 +1,133 @@
+//! The committed OpenAPI documents are the contract: they must match what the
+//! code generates, pass the GPT lint, and be what the server serves.
+
+use errand::spec::{self, Documents, lint::lint, policy::OPERATIONS};
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+const REGENERATE: &str =
+    "the API changed; review and commit the new contract with `cargo run -- openapi --write`";
+
+fn committed(file: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} is missing: {REGENERATE}", path.display()))
+}
+
+#[test]
+fn committed_documents_match_the_code() {
+    let documents = Documents::committed().unwrap();
+    for (file, document) in [
+        (spec::FULL_DOCUMENT_FILE, &documents.full),
+        (spec::GPT_DOCUMENT_FILE, &documents.gpt),
+    ] {
+        assert!(
+            committed(file) == Documents::render(document),
+            "{file} is stale: {REGENERATE}"
+        );
+    }
+}
+
+#[test]
+fn both_documents_pass_the_gpt_lint() {
+    let documents = Documents::committed().unwrap();
+    assert_eq!(lint(&documents.gpt), Vec::<String>::new());
+    assert_eq!(lint(&documents.full), Vec::<String>::new());
+}
+
+fn operation_ids(document: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = spec::finish::operations(document)
+        .iter()
+        .map(|(_, _, op)| op["operationId"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn the_gpt_document_has_the_task_actions_and_no_probes() {
+    let documents = Documents::committed().unwrap();
+    assert_eq!(
+        operation_ids(&documents.gpt),
+        [
+            "completeTask",
+            "createTask",
+            "deleteTask",
+            "getAgenda",
+            "getMe",
+            "getTask",
+            "listTasks",
+            "reopenTask",
+            "updateTask"
+        ]
+    );
+    assert!(operation_ids(&documents.full).contains(&"getReadiness".to_owned()));
+    assert!(
+        documents.gpt["components"]["schemas"]
+            .get("Health")
+            .is_none(),
+        "unused schemas are pruned"
+    );
+}
+
+#[test]
+fn consequential_flags_follow_the_policy_table() {
+    let documents = Documents::committed().unwrap();
+    for (_, _, op) in spec::finish::operations(&documents.full) {
+        let id = op["operationId"].as_str().unwrap();
+        let expected = id == "deleteTask";
+        assert_eq!(op["x-openai-isConsequential"], json!(expected), "{id}");
+    }
+    assert_eq!(OPERATIONS.len(), operation_ids(&documents.full).len());
+}
+
+#[test]
+fn the_security_scheme_points_at_the_oauth_endpoints() {
+    let documents = Documents::committed().unwrap();
+    let flow =
+        &documents.gpt["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"];
+    assert_eq!(
+        flow["authorizationUrl"],
+        "https://errand.example.com/oauth/authorize"
+    );
+    assert_eq!(flow["tokenUrl"], "https://errand.example.com/oauth/token");
+    assert_eq!(flow["scopes"].as_object().unwrap().len(), 2);
+    assert_eq!(
+        documents.gpt["servers"],
+        json!([{ "url": "https://errand.example.com" }])
+    );
+}
+
+#[tokio::test]
+async fn the_server_serves_the_contract_with_its_own_url() {
+    let app = TestApp::spawn().await;
+    let served = app.get_json("/openapi/gpt-actions.json").await;
+    assert_eq!(served["servers"], json!([{ "url": app.address }]));
+    let committed: Value = serde_json::from_str(&committed(spec::GPT_DOCUMENT_FILE)).unwrap();
+    let mut expected = committed
+        .to_string()
+        .replace(spec::COMMITTED_PUBLIC_URL, &app.address);
+    expected = serde_json::from_str::<Value>(&expected)
+        .unwrap()
+        .to_string();
+    assert_eq!(served.to_string(), expected);
+    assert_eq!(
+        lint(&app.get_json("/openapi.json").await),
+        Vec::<String>::new()
+    );
+
+    let docs = app
+        .client
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        docs.contains("\"openapi\": \"3.1.0\""),
+        "the docs page shows the finished document"
+    );
+}

@@ -1,0 +1,245 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{TestApp, fields, problem};
+
+async fn post_raw(
+    app: &TestApp,
+    token: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/v1/tasks"))
+        .bearer_auth(token)
+        .body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn malformed_json_says_where() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let body = problem(
+        post_raw(
+            &app,
+            &alice.token,
+            Some("application/json"),
+            r#"{"title": "x",}"#,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(body["type"], "/problems/malformed-json");
+    assert!(
+        body["detail"].as_str().unwrap().contains("line 1 column"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_an_object_or_is_empty_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let body = problem(
+        post_raw(&app, &alice.token, Some("application/json"), "[1, 2]").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("must be a JSON object, not an array")
+    );
+    let body = problem(
+        post_raw(&app, &alice.token, Some("application/json"), "").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("is empty"));
+}
+
+#[tokio::test]
+async fn an_unknown_field_is_named_with_the_field_probably_meant() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let body = problem(
+        app.create_task(
+            &alice,
+            json!({ "title": "t", "dueAt": "2026-11-27T09:00:00Z", "colour": "red" }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(fields(&body), ["colour", "dueAt"]);
+    let due = body["errors"][1]["detail"].as_str().unwrap();
+    assert!(due.contains("did you mean `due_at`?"), "{due}");
+    let colour = body["errors"][0]["detail"].as_str().unwrap();
+    assert!(
+        colour.contains("Known fields: title, notes, due_at, priority, tags"),
+        "{colour}"
+    );
+    assert!(!colour.contains("did you mean"));
+    let body = problem(
+        app.create_task(&alice, json!({ "titel": "t" })).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `title`?"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_json_types_are_named() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    app.new_task(&alice, json!({ "title": "t" })).await;
+    let body = problem(
+        app.update_task(&alice, 1, json!({ "due_at": 1700000000 }))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(fields(&body), ["due_at"]);
+    assert!(body["detail"].as_str().unwrap().contains("RFC 3339"));
+    let body = problem(
+        app.create_task(&alice, json!({ "title": ["t"] })).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(fields(&body), ["title"]);
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let big = json!({ "title": "t", "notes": "x".repeat(70 * 1024) }).to_string();
+    let body = problem(
+        post_raw(&app, &alice.token, Some("application/json"), big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    assert_eq!(body["type"], "/problems/payload-too-large");
+    assert!(body["detail"].as_str().unwrap().contains("64 KiB"));
+
+    // Without a Content-Length (chunked), the limit holds while reading.
+    let chunks = futures::stream::iter((0..80).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024])));
+    let response = post_raw(
+        &app,
+        &alice.token,
+        Some("application/json"),
+        reqwest::Body::wrap_stream(chunks),
+    )
+    .await;
+    problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+
+    let (tasks, _) = app.list_page(&alice, &[("status", "all")]).await;
+    assert!(tasks.is_empty());
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_415() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let body = problem(
+        post_raw(&app, &alice.token, Some("text/plain"), r#"{"title": "t"}"#).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Type: application/json")
+    );
+    problem(
+        post_raw(&app, &alice.token, None, r#"{"title": "t"}"#).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems_too() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let body = problem(
+        app.request(Method::GET, "/v1/nothing", Some(&alice.token), None)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("/openapi.json"));
+    problem(
+        app.request(Method::PUT, "/v1/tasks", Some(&alice.token), None)
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn problem_types_are_documented_at_their_uri() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/problems/invalid-request"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("what would be accepted")
+    );
+    problem(
+        app.client
+            .get(app.url("/problems/nope"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn responses_carry_a_request_id_and_task_data_is_not_cached() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let response = app
+        .client
+        .get(app.url("/v1/tasks"))
+        .bearer_auth(&alice.token)
+        .header("x-request-id", "req-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "req-123");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let generated = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(generated.headers()["x-request-id"].len(), 36);
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get_json("/healthz").await["status"], "ok");
+    assert_eq!(app.get_json("/readyz").await["status"], "ok");
+}

@@ -1,0 +1,20 @@
+//! Integration tests: each drives the HTTP surface of a running Errand with
+//! its own fresh database (SQLite by default, PostgreSQL when
+//! `ERRAND_TEST_DATABASE_URL` is set).
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test panics on what it did not expect; that is its failure report"
+)]
+
+mod common;
+
+mod agenda;
+mod auth;
+mod cli;
+mod contract;
+mod errors;
+mod isolation;
+mod listing;
+mod tasks;
