@@ -91,7 +91,12 @@ pub struct LogArgs {
     pub log_format: LogFormat,
 
     /// Log filter, e.g. `info` or `errand=debug,sqlx=warn`.
-    #[arg(long, env = "ERRAND_LOG", default_value = "info", global = true)]
+    #[arg(
+        long,
+        env = "ERRAND_LOG",
+        default_value = "info,sqlx::postgres::notice=warn",
+        global = true
+    )]
     pub log: String,
 }
 

@@ -43,7 +43,11 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     } else {
         options
             .max_connections(settings.max_connections)
-            .min_connections(1);
+            .min_connections(1)
+            // Pinging on every checkout costs a round trip per query; only a
+            // connection idle long enough for a proxy or firewall to have
+            // dropped it is worth checking.
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
     }
     Database::connect(options)
         .await

@@ -1,16 +1,20 @@
 //! Probes for operators: `/healthz` says the process is up, `/readyz` that it
 //! can reach the database. Not part of the GPT Actions document.
 
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 
-use crate::{db, problem::Problem, web::ApiTag};
+use crate::{
+    db,
+    problem::Problem,
+    web::{ApiTag, Json},
+};
 
 pub struct HealthApi {
     pub db: DatabaseConnection,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 #[oai(rename = "Health")]
 pub struct HealthView {
     /// `ok` when the check passed.

@@ -102,6 +102,12 @@ fn parse_ttl(raw: &str) -> Result<Duration, String> {
     Ok(ttl)
 }
 
+/// glibc's allocator spends a noticeable share of each request in
+/// malloc/free bookkeeping under many small allocations on several threads;
+/// mimalloc does not (see bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Failure = Box<dyn std::error::Error>;
 
 #[tokio::main]

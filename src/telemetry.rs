@@ -2,6 +2,8 @@
 //! to stderr so that commands such as `errand token` keep stdout for their
 //! output.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{LogArgs, LogFormat};
@@ -26,7 +28,11 @@ pub fn init(args: &LogArgs) {
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
     };
     if result.is_ok()

@@ -22,6 +22,10 @@ impl MigrationTrait for Migration {
                     // priority is a plain ORDER BY on every backend.
                     .col(small_integer(Tasks::Priority))
                     .col(timestamp_with_time_zone_null(Tasks::DueAt))
+                    // The task's tags, space-separated and sorted, read with the
+                    // row. `task_tags` holds the same tags one per row, indexed
+                    // for the tag filter; both are written in one transaction.
+                    .col(text(Tasks::Tags).default(""))
                     .col(timestamp_with_time_zone(Tasks::CreatedAt))
                     .col(timestamp_with_time_zone(Tasks::UpdatedAt))
                     .col(timestamp_with_time_zone_null(Tasks::CompletedAt))
@@ -132,6 +136,7 @@ enum Tasks {
     Status,
     Priority,
     DueAt,
+    Tags,
     CreatedAt,
     UpdatedAt,
     CompletedAt,

@@ -4,11 +4,16 @@
 //! key ring, looked up by `kid`; the token's own header never chooses how it is
 //! checked. That closes `alg: none` and the HS256-with-the-public-key trick.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{KeyRing, ScopeSet, principal::Principal};
@@ -32,12 +37,43 @@ pub struct AccessClaims {
     pub client_id: Option<String>,
 }
 
+/// How many verified tokens are remembered.
+const VERIFIED_CACHE_CAPACITY: usize = 10_000;
+
+/// Tokens whose signature and claims have been checked, by SHA-256 of the
+/// token. A client sends the same token on every call until it expires
+/// (ChatGPT does), so the Ed25519 check, the costliest step of a request,
+/// runs once per token instead of once per call.
+#[derive(Debug, Default)]
+struct VerifiedTokens(RwLock<HashMap<[u8; 32], Principal>>);
+
+impl VerifiedTokens {
+    fn get(&self, key: &[u8; 32], now: i64) -> Option<Principal> {
+        let entries = self.0.read().ok()?;
+        entries.get(key).filter(|p| p.expires_at > now).cloned()
+    }
+
+    fn insert(&self, key: [u8; 32], principal: Principal, now: i64) {
+        let Ok(mut entries) = self.0.write() else {
+            return;
+        };
+        if entries.len() >= VERIFIED_CACHE_CAPACITY {
+            entries.retain(|_, p| p.expires_at > now);
+            if entries.len() >= VERIFIED_CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, principal);
+    }
+}
+
 /// Issues and checks access tokens for one deployment (one issuer, one audience).
 #[derive(Debug, Clone)]
 pub struct TokenService {
     keys: KeyRing,
     issuer: String,
     audience: String,
+    verified: Arc<VerifiedTokens>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -88,6 +124,7 @@ impl TokenService {
             keys,
             issuer: public_url.as_str().to_owned(),
             audience: public_url.as_str().to_owned(),
+            verified: Arc::default(),
         }
     }
 
@@ -128,6 +165,17 @@ impl TokenService {
 
     /// Checks a bearer token and says whose it is.
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = Utc::now().timestamp();
+        if let Some(principal) = self.verified.get(&key, now) {
+            return Ok(principal);
+        }
+        let principal = self.verify_uncached(token)?;
+        self.verified.insert(key, principal.clone(), now);
+        Ok(principal)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<Principal, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| match raw_alg(token) {
             // A readable header naming an algorithm jsonwebtoken does not
             // implement, `none` among them.
@@ -199,6 +247,18 @@ mod tests {
         TokenService::new(KeyRing::single(SigningKey::generate().unwrap()), &url)
     }
 
+    /// A minute-long token with every scope for a random user.
+    fn any_token(tokens: &TokenService) -> String {
+        tokens
+            .mint(
+                Uuid::new_v4(),
+                &ScopeSet::all(),
+                Duration::from_secs(60),
+                None,
+            )
+            .unwrap()
+    }
+
     #[test]
     fn a_minted_token_verifies_with_its_user_and_scopes() {
         let tokens = service();
@@ -214,14 +274,7 @@ mod tests {
 
     #[test]
     fn a_token_from_another_key_ring_is_rejected() {
-        let token = service()
-            .mint(
-                Uuid::new_v4(),
-                &ScopeSet::all(),
-                Duration::from_secs(60),
-                None,
-            )
-            .unwrap();
+        let token = any_token(&service());
         assert_eq!(service().verify(&token), Err(TokenError::UnknownKey));
     }
 
@@ -234,6 +287,21 @@ mod tests {
             service().verify(&token),
             Err(TokenError::UnsupportedAlgorithm("none".to_owned()))
         );
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let tokens = service();
+        let token = any_token(&tokens);
+        let principal = tokens.verify(&token).unwrap();
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        assert!(
+            tokens
+                .verified
+                .get(&key, principal.expires_at - 1)
+                .is_some()
+        );
+        assert!(tokens.verified.get(&key, principal.expires_at).is_none());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! it chooses a tool, so they say what the operation does, when to use it and
 //! what it returns.
 
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json, types::ToJSON};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
@@ -21,17 +21,16 @@ use crate::{
     patch::Change,
     problem::{FieldIssue, Problem},
     timestamp::Timestamp,
-    web::{ApiTag, JsonBody, Path},
+    web::{ApiTag, Json, JsonBody, Path},
 };
 
 /// Most tasks shown per agenda section.
 const AGENDA_SECTION_LIMIT: u64 = 25;
 
-/// Serialized size a listing page stays under, in bytes of JSON (which is at
-/// least its number of characters). ChatGPT drops action responses over
-/// 100,000 characters, so a page of long tasks ends early, with a cursor,
-/// rather than exceeding that.
-pub const PAGE_BYTE_BUDGET: usize = 90_000;
+/// Characters of JSON a listing page stays under. ChatGPT drops action
+/// responses over 100,000 characters, so a page of long tasks ends early,
+/// with a cursor, rather than exceeding that.
+pub const PAGE_CHAR_BUDGET: usize = 95_000;
 
 pub struct TasksApi {
     pub db: DatabaseConnection,
@@ -258,8 +257,8 @@ impl TasksApi {
         let mut last_shown = None;
         for task in tasks.iter() {
             let summary = TaskSummary::from(task.clone());
-            let size = summary.to_json().map_or(0, |json| json.to_string().len()) + 1;
-            if used + size > PAGE_BYTE_BUDGET && !page.is_empty() {
+            let size = summary.json_chars_upper_bound() + 1;
+            if used + size > PAGE_CHAR_BUDGET && !page.is_empty() {
                 break;
             }
             used += size;

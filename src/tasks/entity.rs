@@ -16,6 +16,8 @@ pub mod task {
         pub status: String,
         pub priority: i16,
         pub due_at: Option<DateTimeUtc>,
+        /// Space-separated, sorted; see `store` for why tags live here too.
+        pub tags: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub completed_at: Option<DateTimeUtc>,

@@ -1,6 +1,8 @@
 //! Task queries. Every change runs in one transaction; nothing here knows HTTP.
-
-use std::collections::HashMap;
+//!
+//! A task's tags are stored twice, written together: on the task row (`tags`,
+//! space-separated), so that reading a page of tasks is one query, and one row
+//! per tag in `task_tags`, indexed for the `tag` filter.
 
 use sea_orm::{
     ActiveModelTrait,
@@ -58,6 +60,7 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, new: NewTask) -> Res
         status: TaskStatus::Open.as_str().to_owned(),
         priority: new.priority.rank(),
         due_at: new.due_at.map(|t| t.as_utc()),
+        tags: tags_column(&new.tags),
         created_at: now.as_utc(),
         updated_at: now.as_utc(),
         completed_at: None,
@@ -66,9 +69,13 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, new: NewTask) -> Res
     task::Entity::insert(task::ActiveModel::from(row.clone()))
         .exec_without_returning(&txn)
         .await?;
-    replace_tags(&txn, row.id, user_id, &new.tags).await?;
+    insert_tags(&txn, row.id, user_id, &new.tags).await?;
     txn.commit().await?;
-    to_task(row, new.tags.to_strings())
+    to_task(row)
+}
+
+fn tags_column(tags: &Tags) -> String {
+    tags.to_strings().join(" ")
 }
 
 async fn next_number(txn: &impl ConnectionTrait, user_id: Uuid) -> Result<i64> {
@@ -96,6 +103,15 @@ async fn replace_tags(
         .filter(task_tag::Column::TaskId.eq(task_id))
         .exec(txn)
         .await?;
+    insert_tags(txn, task_id, user_id, tags).await
+}
+
+async fn insert_tags(
+    txn: &impl ConnectionTrait,
+    task_id: Uuid,
+    user_id: Uuid,
+    tags: &Tags,
+) -> Result<()> {
     let rows: Vec<task_tag::ActiveModel> = tags
         .iter()
         .map(|tag| task_tag::ActiveModel {
@@ -126,10 +142,11 @@ pub async fn get(
     user_id: Uuid,
     number: TaskNumber,
 ) -> Result<Option<Task>> {
-    let Some(row) = find_row(user_id, number).one(db).await? else {
-        return Ok(None);
-    };
-    with_tags(db, vec![row]).await.map(|mut tasks| tasks.pop())
+    find_row(user_id, number)
+        .one(db)
+        .await?
+        .map(to_task)
+        .transpose()
 }
 
 /// Up to `limit` tasks matching `query`, starting after `after`.
@@ -194,7 +211,7 @@ pub async fn list(
         };
     }
     let rows = select.limit(limit).all(db).await?;
-    with_tags(db, rows).await
+    rows.into_iter().map(to_task).collect()
 }
 
 /// One column of a listing's order, with the value the previous page ended on.
@@ -317,7 +334,8 @@ pub async fn open_due_between(
     } else {
         select.count(db).await?
     };
-    Ok((with_tags(db, rows).await?, total))
+    let tasks = rows.into_iter().map(to_task).collect::<Result<_>>()?;
+    Ok((tasks, total))
 }
 
 /// Applies a partial update. Returns `None` for an unknown task. A patch that
@@ -332,7 +350,6 @@ pub async fn update(
     let Some(row) = find_row(user_id, number).lock_exclusive().one(&txn).await? else {
         return Ok(None);
     };
-    let current_tags = tags_of(&txn, row.id).await?;
     let mut next = row.clone();
     if let Some(title) = patch.title {
         next.title = title.as_str().to_owned();
@@ -350,23 +367,22 @@ pub async fn update(
     if let Some(priority) = patch.priority {
         next.priority = priority.rank();
     }
-    let new_tags = patch.tags.filter(|tags| tags.to_strings() != current_tags);
-    if next == row && new_tags.is_none() {
+    let new_tags = patch.tags.filter(|tags| tags_column(tags) != row.tags);
+    if let Some(tags) = &new_tags {
+        next.tags = tags_column(tags);
+    }
+    if next == row {
         txn.commit().await?;
-        return to_task(row, current_tags).map(Some);
+        return to_task(row).map(Some);
     }
     next.version = row.version + 1;
     next.updated_at = Timestamp::now().as_utc();
     save(&txn, &row, &next).await?;
-    let tags = match new_tags {
-        Some(tags) => {
-            replace_tags(&txn, row.id, user_id, &tags).await?;
-            tags.to_strings()
-        }
-        None => current_tags,
-    };
+    if let Some(tags) = new_tags {
+        replace_tags(&txn, row.id, user_id, &tags).await?;
+    }
     txn.commit().await?;
-    to_task(next, tags).map(Some)
+    to_task(next).map(Some)
 }
 
 /// Marks a task open or done. Setting the status it already has changes
@@ -381,10 +397,9 @@ pub async fn set_status(
     let Some(row) = find_row(user_id, number).lock_exclusive().one(&txn).await? else {
         return Ok(None);
     };
-    let tags = tags_of(&txn, row.id).await?;
     if row.status == status.as_str() {
         txn.commit().await?;
-        return to_task(row, tags).map(Some);
+        return to_task(row).map(Some);
     }
     let now = Timestamp::now().as_utc();
     let mut next = row.clone();
@@ -397,7 +412,7 @@ pub async fn set_status(
     next.updated_at = now;
     save(&txn, &row, &next).await?;
     txn.commit().await?;
-    to_task(next, tags).map(Some)
+    to_task(next).map(Some)
 }
 
 /// Writes the columns that differ between `before` and `after`.
@@ -408,6 +423,7 @@ async fn save(txn: &impl ConnectionTrait, before: &task::Model, after: &task::Mo
     active.status = Set(after.status.clone());
     active.priority = Set(after.priority);
     active.due_at = Set(after.due_at);
+    active.tags = Set(after.tags.clone());
     active.updated_at = Set(after.updated_at);
     active.completed_at = Set(after.completed_at);
     active.version = Set(after.version);
@@ -425,41 +441,7 @@ pub async fn delete(db: &DatabaseConnection, user_id: Uuid, number: TaskNumber) 
     Ok(result.rows_affected > 0)
 }
 
-async fn tags_of(db: &impl ConnectionTrait, task_id: Uuid) -> Result<Vec<String>> {
-    Ok(task_tag::Entity::find()
-        .filter(task_tag::Column::TaskId.eq(task_id))
-        .order_by_asc(task_tag::Column::Tag)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| row.tag)
-        .collect())
-}
-
-/// Attaches tags to rows with one query for the whole page.
-async fn with_tags(db: &DatabaseConnection, rows: Vec<task::Model>) -> Result<Vec<Task>> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let mut by_task: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for tag in task_tag::Entity::find()
-        .filter(task_tag::Column::TaskId.is_in(ids))
-        .order_by_asc(task_tag::Column::Tag)
-        .all(db)
-        .await?
-    {
-        by_task.entry(tag.task_id).or_default().push(tag.tag);
-    }
-    rows.into_iter()
-        .map(|row| {
-            let tags = by_task.remove(&row.id).unwrap_or_default();
-            to_task(row, tags)
-        })
-        .collect()
-}
-
-fn to_task(row: task::Model, tags: Vec<String>) -> Result<Task> {
+fn to_task(row: task::Model) -> Result<Task> {
     let corrupt = |why: String| StoreError::Corrupt { id: row.id, why };
     let status = TaskStatus::parse_param(&row.status).map_err(corrupt)?;
     let priority = Priority::from_rank(row.priority)
@@ -474,7 +456,7 @@ fn to_task(row: task::Model, tags: Vec<String>) -> Result<Task> {
         status,
         priority,
         due_at: row.due_at.map(Timestamp::from_utc),
-        tags,
+        tags: row.tags.split_whitespace().map(str::to_owned).collect(),
         created_at: Timestamp::from_utc(row.created_at),
         updated_at: Timestamp::from_utc(row.updated_at),
         completed_at: row.completed_at.map(Timestamp::from_utc),

@@ -2,6 +2,7 @@
 //! GPT reads.
 
 use poem_openapi::Object;
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::{
@@ -14,7 +15,7 @@ use crate::timestamp::Timestamp;
 pub const NOTES_PREVIEW_CHARS: usize = 120;
 
 /// A task with all its fields.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "Task")]
 pub struct TaskView {
     /// Stable unique id, for integrators.
@@ -61,7 +62,7 @@ impl From<Task> for TaskView {
 }
 
 /// A task in a listing: notes are shortened to a preview.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "TaskSummary")]
 pub struct TaskSummary {
     pub id: Uuid,
@@ -82,6 +83,22 @@ pub struct TaskSummary {
     #[oai(nullable)]
     pub completed_at: Option<Timestamp>,
     pub version: i32,
+}
+
+impl TaskSummary {
+    /// An upper bound on the characters this summary takes as JSON, without
+    /// serialising it. Strings can only double when escaped: titles and tags
+    /// hold no control characters and previews have none left, so the worst
+    /// case is every character being a quote or backslash.
+    pub fn json_chars_upper_bound(&self) -> usize {
+        /// Keys, punctuation, id, timestamps, enums and numbers at their widest.
+        const FIXED: usize = 400;
+        let escaped = |s: &str| 2 * s.chars().count() + 2;
+        FIXED
+            + escaped(&self.title)
+            + self.notes_preview.as_deref().map_or(0, escaped)
+            + self.tags.iter().map(|t| escaped(t) + 1).sum::<usize>()
+    }
 }
 
 /// The first [`NOTES_PREVIEW_CHARS`] characters of the notes on one line.
@@ -114,7 +131,7 @@ impl From<Task> for TaskSummary {
 }
 
 /// One page of tasks.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "TaskPage")]
 pub struct TaskPage {
     pub tasks: Vec<TaskSummary>,
@@ -124,7 +141,7 @@ pub struct TaskPage {
 }
 
 /// A task on the agenda.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "AgendaTask")]
 pub struct AgendaTask {
     /// The user's own number for this task; show it to the user.
@@ -139,7 +156,7 @@ pub struct AgendaTask {
 }
 
 /// Open tasks in one part of the agenda.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "AgendaSection")]
 pub struct AgendaSection {
     /// How many open tasks fall in this part; may exceed the tasks listed.
@@ -172,7 +189,7 @@ impl AgendaSection {
 }
 
 /// What is on the user's plate, by calendar day in their time zone.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "Agenda")]
 pub struct AgendaView {
     /// The IANA time zone the days were computed in.
@@ -191,7 +208,96 @@ pub struct AgendaView {
 
 #[cfg(test)]
 mod tests {
+    use poem_openapi::types::ToJSON;
+
     use super::*;
+
+    #[test]
+    fn the_size_bound_holds_for_the_widest_summary() {
+        let at = Timestamp::now();
+        let widest = TaskSummary {
+            id: Uuid::new_v4(),
+            number: i64::MAX,
+            title: "\"".repeat(200),
+            notes_preview: Some(notes_preview(&"\\".repeat(5_000))),
+            status: TaskStatus::Open,
+            priority: Priority::Normal,
+            due_at: Some(at),
+            tags: (0..10).map(|i| format!("{i}{}", "_".repeat(31))).collect(),
+            created_at: at,
+            updated_at: at,
+            completed_at: Some(at),
+            version: i32::MIN,
+        };
+        let actual = widest.to_json().unwrap().to_string().chars().count();
+        assert!(
+            actual <= widest.json_chars_upper_bound(),
+            "{actual} > bound"
+        );
+        let bare = TaskSummary {
+            title: "t".into(),
+            notes_preview: None,
+            tags: vec![],
+            ..widest
+        };
+        let actual = bare.to_json().unwrap().to_string().chars().count();
+        assert!(actual <= bare.json_chars_upper_bound(), "{actual} > bound");
+    }
+
+    fn sample_task() -> Task {
+        let at = Timestamp::now();
+        Task {
+            id: Uuid::new_v4(),
+            number: crate::tasks::domain::TaskNumber::new(3).unwrap(),
+            title: "Title \"quoted\"".into(),
+            notes: Some("notes\nmore".into()),
+            status: TaskStatus::Done,
+            priority: Priority::High,
+            due_at: None,
+            tags: vec!["a".into(), "b".into()],
+            created_at: at,
+            updated_at: at,
+            completed_at: Some(at),
+            version: 2,
+        }
+    }
+
+    /// Responses are written with serde (`web::Json`) but documented by
+    /// poem-openapi; both must produce the same JSON.
+    #[test]
+    fn serde_writes_what_the_schema_describes() {
+        fn same<T: ToJSON + Serialize>(value: &T) {
+            assert_eq!(
+                serde_json::to_value(value).unwrap(),
+                value.to_json().unwrap()
+            );
+        }
+        let task = sample_task();
+        same(&TaskView::from(task.clone()));
+        same(&TaskSummary::from(task.clone()));
+        same(&TaskPage {
+            tasks: vec![task.clone().into()],
+            next_cursor: None,
+        });
+        same(&TaskPage {
+            tasks: vec![],
+            next_cursor: Some("c1.x".into()),
+        });
+        let window = AgendaWindow::at(chrono_tz::Europe::Paris, chrono::Utc::now());
+        let dated = Task {
+            due_at: Some(Timestamp::now()),
+            ..task
+        };
+        let section = AgendaSection::new(&window, vec![dated], 4);
+        same(&AgendaView {
+            timezone: "Europe/Paris".into(),
+            now: window.now,
+            today: window.today.to_string(),
+            overdue: section.clone(),
+            due_today: section.clone(),
+            upcoming: section,
+        });
+    }
 
     #[test]
     fn previews_are_one_line_and_cut_with_an_ellipsis() {

@@ -1,4 +1,4 @@
-use poem_openapi::{Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -7,7 +7,7 @@ use crate::{
     auth::{AnyScope, Authorized},
     problem::Problem,
     timestamp::Timestamp,
-    web::ApiTag,
+    web::{ApiTag, Json},
 };
 
 pub struct AccountApi {
@@ -15,7 +15,7 @@ pub struct AccountApi {
 }
 
 /// The signed-in user and what the access token allows.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 #[oai(rename = "Me")]
 pub struct MeView {
     /// The user's id.
@@ -59,5 +59,26 @@ impl AccountApi {
             client_id: auth.client_id.clone(),
             token_expires_at: Timestamp::from_utc(expires),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+
+    use super::*;
+
+    #[test]
+    fn serde_writes_what_the_schema_describes() {
+        for client_id in [None, Some("client".to_owned())] {
+            let me = MeView {
+                id: Uuid::new_v4(),
+                email: "a@example.com".into(),
+                scopes: vec!["tasks:read".into()],
+                client_id,
+                token_expires_at: Timestamp::now(),
+            };
+            assert_eq!(serde_json::to_value(&me).unwrap(), me.to_json().unwrap());
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! HTTP glue shared by every slice: the JSON body extractor, schema helpers
 //! for domain types, and the operation tags.
 
+pub mod json;
 pub mod json_body;
 pub mod path;
 pub mod schema;
 
+pub use json::Json;
 pub use json_body::{BODY_LIMIT, JsonBody};
 pub use path::{Path, PathParamName};
 

@@ -131,3 +131,31 @@ async fn the_server_serves_the_contract_with_its_own_url() {
         "the docs page shows the finished document"
     );
 }
+
+#[test]
+fn the_builder_kit_covers_every_gpt_action_and_fits_the_editor() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("actions");
+    let instructions = std::fs::read_to_string(root.join("instructions.md")).unwrap();
+    // The GPT editor takes at most 8,000 characters of instructions.
+    assert!(
+        instructions.chars().count() <= 8_000,
+        "instructions.md is too long for the GPT editor"
+    );
+    let guide = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for id in operation_ids(&Documents::committed().unwrap().gpt) {
+        assert!(
+            instructions.contains(&id),
+            "instructions.md never mentions {id}"
+        );
+        assert!(guide.contains(&id), "actions/README.md never mentions {id}");
+    }
+    assert!(guide.contains("/openapi/gpt-actions.json"));
+    let starters = std::fs::read_to_string(root.join("conversation-starters.md")).unwrap();
+    assert_eq!(
+        starters
+            .lines()
+            .filter(|l| l.starts_with(char::is_numeric))
+            .count(),
+        4
+    );
+}
