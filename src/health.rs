@@ -1,5 +1,6 @@
-//! Probes for operators: `/healthz` says the process is up, `/readyz` that it
-//! can reach the database. Not part of the GPT Actions document.
+//! The service's own endpoints, for operators and for anyone landing on the
+//! root: `/` links to the documents, `/healthz` says the process is up,
+//! `/readyz` that it can reach the database. Not in the GPT Actions document.
 
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
@@ -28,6 +29,20 @@ pub enum HealthResponse {
     Ok(Json<HealthView>),
 }
 
+/// Where the documents are.
+#[derive(Debug, Object, serde::Serialize)]
+#[oai(rename = "ServiceIndex")]
+pub struct IndexView {
+    pub name: String,
+    pub version: String,
+    /// The full OpenAPI document.
+    pub openapi: String,
+    /// The OpenAPI document a GPT builder imports.
+    pub gpt_actions_openapi: String,
+    /// Interactive API documentation.
+    pub docs: String,
+}
+
 fn ok() -> HealthResponse {
     HealthResponse::Ok(Json(HealthView {
         status: "ok".to_owned(),
@@ -36,6 +51,25 @@ fn ok() -> HealthResponse {
 
 #[OpenApi]
 impl HealthApi {
+    /// Service index
+    ///
+    /// Names the service and links to its OpenAPI documents and interactive docs.
+    #[oai(
+        path = "/",
+        method = "get",
+        operation_id = "getServiceIndex",
+        tag = "ApiTag::Service"
+    )]
+    async fn index(&self) -> Json<IndexView> {
+        Json(IndexView {
+            name: crate::spec::TITLE.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            openapi: "/openapi.json".to_owned(),
+            gpt_actions_openapi: "/openapi/gpt-actions.json".to_owned(),
+            docs: "/docs".to_owned(),
+        })
+    }
+
     /// Liveness
     ///
     /// Answers 200 while the process runs.
@@ -43,7 +77,7 @@ impl HealthApi {
         path = "/healthz",
         method = "get",
         operation_id = "getHealth",
-        tag = "ApiTag::Health"
+        tag = "ApiTag::Service"
     )]
     async fn healthz(&self) -> HealthResponse {
         ok()
@@ -56,7 +90,7 @@ impl HealthApi {
         path = "/readyz",
         method = "get",
         operation_id = "getReadiness",
-        tag = "ApiTag::Health"
+        tag = "ApiTag::Service"
     )]
     async fn readyz(&self) -> Result<HealthResponse, Problem> {
         db::ping(&self.db)

@@ -16,7 +16,6 @@ use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
 use sea_orm::DatabaseConnection;
-use serde_json::json;
 use tracing::Instrument;
 
 use crate::{
@@ -79,7 +78,7 @@ pub fn endpoint(
     };
 
     let routes = Route::new()
-        .at("/", get(index))
+        .nest("/", service)
         .at(
             "/openapi.json",
             get(poem::endpoint::make(move |_| json_document(full.clone())())),
@@ -92,24 +91,12 @@ pub fn endpoint(
             "/docs",
             get(poem::endpoint::make_sync(move |_| Html(docs_html.clone()))),
         )
-        .at("/problems/:slug", get(problem_type))
-        .nest("/", service);
+        .at("/problems/:slug", get(problem_type));
 
     Ok(routes
         .data(tokens.clone())
         .around(|ep, req| async move { Ok(render_errors(ep.call(req).await)) })
         .around(log_and_tag_request))
-}
-
-#[handler]
-fn index() -> poem::web::Json<serde_json::Value> {
-    poem::web::Json(json!({
-        "name": spec::TITLE,
-        "version": env!("CARGO_PKG_VERSION"),
-        "openapi": "/openapi.json",
-        "gpt_actions_openapi": "/openapi/gpt-actions.json",
-        "docs": "/docs",
-    }))
 }
 
 /// The page a problem's `type` URI points at.

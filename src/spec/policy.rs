@@ -43,6 +43,7 @@ pub const OPERATIONS: &[OperationPolicy] = &[
     op("deleteTask", true, Audience::Gpt),
     op("getAgenda", false, Audience::Gpt),
     op("getMe", false, Audience::Gpt),
+    op("getServiceIndex", false, Audience::FullOnly),
     op("getHealth", false, Audience::FullOnly),
     op("getReadiness", false, Audience::FullOnly),
 ];

@@ -19,6 +19,6 @@ pub enum ApiTag {
     Agenda,
     /// The signed-in user.
     Account,
-    /// Liveness and readiness probes for operators.
-    Health,
+    /// The service itself: index, liveness and readiness, for operators.
+    Service,
 }

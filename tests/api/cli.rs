@@ -122,3 +122,81 @@ fn openapi_prints_the_gpt_document() {
     assert_eq!(document["servers"][0]["url"], "https://tasks.example.org");
     assert_eq!(document["openapi"], "3.1.0");
 }
+
+/// `errand serve` applies migrations, answers, and exits cleanly on SIGTERM.
+#[tokio::test]
+async fn serve_starts_on_a_fresh_database_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_errand"))
+        .env_clear()
+        .current_dir(dir.path())
+        .env("ERRAND_LISTEN", &listen)
+        .env("ERRAND_LOG_FORMAT", "json")
+        .arg("serve")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut ready = false;
+    // Generous: a debug build on a busy two-core machine can take a while.
+    for _ in 0..300 {
+        if let Ok(response) = client.get(format!("http://{listen}/readyz")).send().await
+            && response.status() == StatusCode::OK
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "serve never became ready");
+    assert!(
+        dir.path().join("errand.db").exists(),
+        "the default SQLite file is created"
+    );
+    let index: Value = client
+        .get(format!("http://{listen}/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(index["gpt_actions_openapi"], "/openapi/gpt-actions.json");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || {
+        let _ = server.wait();
+        server.wait_with_output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let log = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"] == "shutting down"),
+        "{log}"
+    );
+    // One JSON log line per request, with its status and request id.
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert!(requests.len() >= 2, "{log}");
+    assert!(
+        requests
+            .iter()
+            .all(|l| l["status"].is_u64() && l["span"]["request_id"].is_string())
+    );
+}
