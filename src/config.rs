@@ -1,7 +1,7 @@
 //! Every setting, from a flag or an `ERRAND_*` environment variable, with an
 //! embedded default so that `errand serve` needs nothing installed.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, ValueEnum};
 use url::Url;
@@ -76,6 +76,46 @@ pub struct SigningArgs {
     pub signing_key_file: Option<PathBuf>,
 }
 
+/// Accepting access tokens from an external OpenID Connect provider.
+#[derive(Debug, Clone, Args)]
+pub struct OidcArgs {
+    /// Issuer URL of an identity provider whose JWTs are accepted too
+    /// (its discovery document is at ISSUER/.well-known/openid-configuration).
+    #[arg(long, env = "ERRAND_OIDC_ISSUER", requires = "oidc_audience")]
+    pub oidc_issuer: Option<String>,
+
+    /// The audience (`aud`) those tokens must carry.
+    #[arg(long, env = "ERRAND_OIDC_AUDIENCE", requires = "oidc_issuer")]
+    pub oidc_audience: Option<String>,
+}
+
+/// An external identity provider whose tokens are accepted.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// An unknown `kid` refetches the provider's keys at most this often.
+    pub min_refetch_interval: std::time::Duration,
+}
+
+impl OidcSettings {
+    pub fn new(issuer: String, audience: String) -> Self {
+        Self {
+            issuer,
+            audience,
+            min_refetch_interval: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// Who is allowed in, and how tokens are made and checked.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    pub signing_key_file: Option<PathBuf>,
+    pub oidc: Option<OidcSettings>,
+    pub trust_forwarded_for: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum LogFormat {
     #[default]
@@ -137,14 +177,6 @@ impl std::fmt::Display for PublicUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// Settings the HTTP service runs with.
-#[derive(Debug, Clone)]
-pub struct ServiceConfig {
-    pub public_url: PublicUrl,
-    /// Lifetime of access tokens minted by this service.
-    pub access_token_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]

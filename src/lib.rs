@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod health;
+pub mod oauth;
 pub mod patch;
 pub mod problem;
 pub mod server;
@@ -17,24 +18,35 @@ pub mod timestamp;
 pub mod users;
 pub mod web;
 
-use std::path::Path;
-
 use poem::{Endpoint, Response};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{KeyError, KeyRing, TokenService},
-    config::{DatabaseSettings, PublicUrl},
+    auth::{
+        Authenticator, KeyError, KeyRing, TokenService,
+        oidc::{OidcError, OidcVerifier},
+    },
+    config::{AuthSettings, DatabaseSettings, PublicUrl},
     db::DbSetupError,
+    oauth::OAuthState,
     spec::SpecError,
 };
+
+/// Selects rustls' ring crypto provider for outbound HTTPS (reqwest is built
+/// without a bundled one: ring is already in the build through sqlx, and one
+/// crypto library is enough). Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// A started Errand: database migrated, signing keys loaded.
 #[derive(Debug, Clone)]
 pub struct App {
     pub db: DatabaseConnection,
     pub tokens: TokenService,
+    pub authenticator: Authenticator,
     pub public_url: PublicUrl,
+    pub settings: AuthSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +57,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error(transparent)]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
 }
 
 impl App {
@@ -52,20 +66,39 @@ impl App {
     pub async fn start(
         database: &DatabaseSettings,
         public_url: PublicUrl,
-        signing_key_file: Option<&Path>,
+        settings: &AuthSettings,
     ) -> Result<Self, StartError> {
         let db = db::connect_and_migrate(database).await?;
-        let keys = KeyRing::load(&db, signing_key_file).await?;
+        let keys = KeyRing::load(&db, settings.signing_key_file.as_deref()).await?;
         let tokens = TokenService::new(keys, &public_url);
+        let external = settings.oidc.as_ref().map(OidcVerifier::new).transpose()?;
+        let authenticator = Authenticator::new(
+            tokens.clone(),
+            db.clone(),
+            external,
+            settings.signing_key_file.clone(),
+        );
         Ok(Self {
             db,
             tokens,
+            authenticator,
             public_url,
+            settings: settings.clone(),
         })
+    }
+
+    pub fn oauth_state(&self) -> OAuthState {
+        OAuthState {
+            db: self.db.clone(),
+            authenticator: self.authenticator.clone(),
+            public_url: self.public_url.clone(),
+            secure_cookies: self.public_url.as_str().starts_with("https://"),
+            trust_forwarded_for: self.settings.trust_forwarded_for,
+        }
     }
 
     /// The HTTP application.
     pub fn endpoint(&self) -> Result<impl Endpoint<Output = Response> + use<>, StartError> {
-        Ok(server::endpoint(&self.db, &self.tokens, &self.public_url)?)
+        Ok(server::endpoint(self)?)
     }
 }

@@ -5,9 +5,15 @@ use std::{process::ExitCode, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use errand::{
     App,
+    auth::KeyRing,
     auth::ScopeSet,
-    config::{AddressArgs, DatabaseArgs, LogArgs, PublicUrl, SigningArgs},
-    db, server,
+    config::{
+        AddressArgs, AuthSettings, DatabaseArgs, LogArgs, OidcArgs, OidcSettings, PublicUrl,
+        SigningArgs,
+    },
+    db, oauth,
+    oauth::clients::{self, GrantType, NewClient},
+    server,
     spec::{self, Documents},
     telemetry,
     users::{self, EmailAddress},
@@ -37,6 +43,88 @@ enum Command {
     /// Print a signed access token for a user (created if missing), for
     /// development and integrators.
     Token(TokenArgs),
+    /// Register and manage OAuth clients (a GPT, an integration).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Register a client; prints its id and, once, its secret.
+    Create(ClientCreateArgs),
+    /// List registered clients.
+    List(DatabaseOnly),
+    /// Replace a client's secret; prints the new one once.
+    RotateSecret(ClientIdArgs),
+    /// Delete a client: every token issued to it stops working.
+    Delete(ClientIdArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("redirects").args(["gpt", "redirect_uri"]).multiple(false)))]
+struct ClientCreateArgs {
+    /// A name people recognise; shown on the consent page.
+    #[arg(long)]
+    name: String,
+    /// The GPT's id (g-…, from the GPT editor's address bar once saved):
+    /// registers both ChatGPT callback URLs.
+    #[arg(long)]
+    gpt: Option<String>,
+    /// A redirect URI (repeatable), matched exactly.
+    #[arg(long = "redirect-uri")]
+    redirect_uri: Vec<String>,
+    /// Space-separated scopes the client may ask for.
+    #[arg(long, default_value = "tasks:read tasks:write")]
+    scope: String,
+    /// Grant type (repeatable): authorization_code (default) or client_credentials.
+    #[arg(long = "grant")]
+    grant: Vec<String>,
+    /// A public client (no secret; must use PKCE), e.g. a mobile app.
+    #[arg(long)]
+    public: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+struct ClientIdArgs {
+    /// The client id (errand-…).
+    client_id: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+struct DatabaseOnly {
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Start signing with a new key; the old one keeps verifying until its
+    /// tokens expire. Prints the new kid.
+    Rotate(DatabaseOnly),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Delete a user and everything they own; their tokens stop working.
+    Delete(UserDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+struct UserDeleteArgs {
+    /// The user's email address.
+    email: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +135,12 @@ struct ServeArgs {
     database: DatabaseArgs,
     #[command(flatten)]
     signing: SigningArgs,
+    #[command(flatten)]
+    oidc: OidcArgs,
+    /// Behind a trusted reverse proxy: take the client address for sign-in
+    /// throttling from the last X-Forwarded-For entry.
+    #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
     shutdown_grace: Duration,
@@ -119,6 +213,9 @@ async fn main() -> ExitCode {
         Command::Migrate(args) => migrate(args).await,
         Command::Openapi(args) => openapi(args),
         Command::Token(args) => token(args).await,
+        Command::Clients(command) => clients_command(command).await,
+        Command::Keys(KeysCommand::Rotate(args)) => rotate_keys(args).await,
+        Command::Users(UsersCommand::Delete(args)) => delete_user(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,13 +239,29 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     ))
     .await
     .map_err(|e| format!("cannot listen on {}: {e}", args.address.listen))?;
-    let app = App::start(
-        &args.database.settings(),
-        public_url,
-        args.signing.signing_key_file.as_deref(),
-    )
-    .await?;
+    let settings = AuthSettings {
+        signing_key_file: args.signing.signing_key_file.clone(),
+        oidc: args
+            .oidc
+            .oidc_issuer
+            .clone()
+            .zip(args.oidc.oidc_audience.clone())
+            .map(|(issuer, audience)| OidcSettings::new(issuer, audience)),
+        trust_forwarded_for: args.trust_forwarded_for,
+    };
+    let app = App::start(&args.database.settings(), public_url, &settings).await?;
     tracing::info!(public_url = %app.public_url, "errand ready");
+    // Keys rotated by another process are picked up within a minute (and at
+    // once when a token signed with the new key arrives).
+    let authenticator = app.authenticator.clone();
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        every_minute.tick().await;
+        loop {
+            every_minute.tick().await;
+            authenticator.reload_keys(true).await;
+        }
+    });
     server::serve(
         acceptor,
         app.endpoint()?,
@@ -193,14 +306,114 @@ fn openapi(args: OpenapiArgs) -> Result<(), Failure> {
 async fn token(args: TokenArgs) -> Result<(), Failure> {
     let email = EmailAddress::parse(&args.user)?;
     let scopes = ScopeSet::parse(&args.scope)?;
+    let settings = AuthSettings {
+        signing_key_file: args.signing.signing_key_file.clone(),
+        ..AuthSettings::default()
+    };
     let app = App::start(
         &args.database.settings(),
         args.address.public_url()?,
-        args.signing.signing_key_file.as_deref(),
+        &settings,
     )
     .await?;
     let user = users::store::find_or_create(&app.db, &email).await?;
-    let token = app.tokens.mint(user.id, &scopes, args.ttl, None)?;
+    let token =
+        oauth::grants::developer_token(&app.db, &app.tokens, user.id, &scopes, args.ttl).await?;
     println!("{token}");
+    Ok(())
+}
+
+async fn clients_command(command: ClientsCommand) -> Result<(), Failure> {
+    match command {
+        ClientsCommand::Create(args) => {
+            let mut redirect_uris = args.redirect_uri.clone();
+            if let Some(gpt) = &args.gpt {
+                redirect_uris.extend(clients::gpt_redirect_uris(gpt)?);
+            }
+            let grant_types = if args.grant.is_empty() {
+                vec![GrantType::AuthorizationCode]
+            } else {
+                args.grant
+                    .iter()
+                    .map(|g| {
+                        GrantType::parse(g).ok_or_else(|| {
+                            format!(
+                                "unknown grant `{g}`; use authorization_code or client_credentials"
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let db = db::connect_and_migrate(&args.database.settings()).await?;
+            let (client, secret) = clients::create(
+                &db,
+                NewClient {
+                    name: args.name,
+                    redirect_uris,
+                    scopes: ScopeSet::parse(&args.scope)?,
+                    grant_types,
+                    public: args.public,
+                },
+            )
+            .await?;
+            println!("client_id:     {}", client.id);
+            match secret {
+                Some(secret) => {
+                    println!("client_secret: {secret}   (shown once; only its hash is kept)")
+                }
+                None => println!("client_secret: none (public client: use PKCE with S256)"),
+            }
+            for uri in &client.redirect_uris {
+                println!("redirect_uri:  {uri}");
+            }
+            println!("scope:         {}", client.scopes);
+        }
+        ClientsCommand::List(args) => {
+            let db = db::connect_and_migrate(&args.database.settings()).await?;
+            for client in clients::list(&db).await? {
+                let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    client.id,
+                    client.name,
+                    if client.public {
+                        "public"
+                    } else {
+                        "confidential"
+                    },
+                    grants.join(","),
+                    client.scopes,
+                    client.redirect_uris.join(" "),
+                );
+            }
+        }
+        ClientsCommand::RotateSecret(args) => {
+            let db = db::connect_and_migrate(&args.database.settings()).await?;
+            let secret = clients::rotate_secret(&db, &args.client_id).await?;
+            println!("client_secret: {secret}   (shown once; the old secret no longer works)");
+        }
+        ClientsCommand::Delete(args) => {
+            let db = db::connect_and_migrate(&args.database.settings()).await?;
+            clients::delete(&db, &args.client_id).await?;
+            eprintln!("deleted {}; its tokens no longer work", args.client_id);
+        }
+    }
+    Ok(())
+}
+
+async fn delete_user(args: UserDeleteArgs) -> Result<(), Failure> {
+    let email = EmailAddress::parse(&args.email)?;
+    let db = db::connect_and_migrate(&args.database.settings()).await?;
+    let user = users::store::find_by_email(&db, &email)
+        .await?
+        .ok_or_else(|| format!("there is no user {email}"))?;
+    users::store::delete(&db, user.id).await?;
+    eprintln!("deleted {email} and their tasks; their tokens no longer work");
+    Ok(())
+}
+
+async fn rotate_keys(args: DatabaseOnly) -> Result<(), Failure> {
+    let db = db::connect_and_migrate(&args.database.settings()).await?;
+    println!("{}", KeyRing::rotate(&db).await?);
     Ok(())
 }

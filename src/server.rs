@@ -19,9 +19,10 @@ use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 
 use crate::{
-    auth::TokenService,
+    App,
     config::PublicUrl,
     health::HealthApi,
+    oauth,
     problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemKind},
     spec::{self, Documents, SpecError},
     tasks::TasksApi,
@@ -51,11 +52,8 @@ pub fn detached_apis(public_url: &PublicUrl) -> Apis {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application.
-pub fn endpoint(
-    db: &DatabaseConnection,
-    tokens: &TokenService,
-    public_url: &PublicUrl,
-) -> Result<impl Endpoint<Output = Response> + use<>, SpecError> {
+pub fn endpoint(app: &App) -> Result<impl Endpoint<Output = Response> + use<>, SpecError> {
+    let (db, public_url) = (&app.db, &app.public_url);
     let documents = Documents::build(detached_apis(public_url), public_url)?;
     let full = Arc::new(Documents::render(&documents.full));
     let gpt = Arc::new(Documents::render(&documents.gpt));
@@ -92,9 +90,11 @@ pub fn endpoint(
             get(poem::endpoint::make_sync(move |_| Html(docs_html.clone()))),
         )
         .at("/problems/:slug", get(problem_type));
+    let routes = oauth::routes(routes);
 
     Ok(routes
-        .data(tokens.clone())
+        .data(app.authenticator.clone())
+        .data(app.oauth_state())
         .around(|ep, req| async move { Ok(render_errors(ep.call(req).await)) })
         .around(log_and_tag_request))
 }

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_users;
 mod m20261126_000002_create_signing_keys;
 mod m20261126_000003_create_tasks;
+mod m20261127_000004_create_oauth;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_users::Migration),
             Box::new(m20261126_000002_create_signing_keys::Migration),
             Box::new(m20261126_000003_create_tasks::Migration),
+            Box::new(m20261127_000004_create_oauth::Migration),
         ]
     }
 }

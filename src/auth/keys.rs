@@ -4,7 +4,7 @@
 //! where the first process to start generates one. Every process reading the
 //! same database therefore signs and verifies with the same key.
 
-use std::{collections::HashMap, path::Path, sync::Arc};
+use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
@@ -18,6 +18,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 pub const ALGORITHM_NAME: &str = "EdDSA";
+
+/// How long a retired key keeps verifying: the longest lifetime any token
+/// can have, so every token it signed expires first.
+pub const RETIRED_KEY_GRACE: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -166,30 +170,54 @@ impl KeyRing {
             })?;
             return Ok(Self::single(SigningKey::from_pem(&pem)?));
         }
-        let mut stored = active_keys(db).await.map_err(KeyError::Database)?;
-        if stored.is_empty() {
+        let mut stored = usable_keys(db).await.map_err(KeyError::Database)?;
+        if !stored.iter().any(|row| row.retired_at.is_none()) {
             let key = SigningKey::generate()?;
             insert_if_absent(db, &key)
                 .await
                 .map_err(KeyError::Database)?;
-            // Another process may have stored its own key at the same moment;
-            // re-reading makes every process settle on the oldest one.
-            stored = active_keys(db).await.map_err(KeyError::Database)?;
+            stored = usable_keys(db).await.map_err(KeyError::Database)?;
         }
-        let keys = stored
-            .iter()
-            .map(|row| SigningKey::from_pem(&row.private_key_pem).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(active) = keys.first().cloned() else {
+        // The newest key still in service signs; when two processes generate
+        // a first key at the same moment, both pick the same one here, and
+        // both keys verify.
+        let Some(active_row) = stored.iter().rfind(|row| row.retired_at.is_none()) else {
             return Err(KeyError::Database(DbErr::RecordNotFound(
                 "no signing key after generating one".to_owned(),
             )));
         };
-        let verifying = keys.into_iter().map(|key| (key.kid.clone(), key)).collect();
+        let active = Arc::new(SigningKey::from_pem(&active_row.private_key_pem)?);
+        let mut verifying = HashMap::new();
+        for row in &stored {
+            let key = Arc::new(SigningKey::from_pem(&row.private_key_pem)?);
+            verifying.insert(key.kid.clone(), key);
+        }
         Ok(Self {
             active,
             verifying: Arc::new(verifying),
         })
+    }
+
+    /// Generates a new signing key and retires the others, which keep
+    /// verifying until every token they signed has expired. Returns the new
+    /// `kid`. Running servers pick the new key up when they next see a token
+    /// it signed, or within a minute.
+    pub async fn rotate(db: &DatabaseConnection) -> Result<String, KeyError> {
+        let key = SigningKey::generate()?;
+        insert_if_absent(db, &key)
+            .await
+            .map_err(KeyError::Database)?;
+        entity::Entity::update_many()
+            .col_expr(
+                entity::Column::RetiredAt,
+                sea_orm::sea_query::Expr::value(Utc::now()),
+            )
+            .filter(entity::Column::RetiredAt.is_null())
+            .filter(entity::Column::Kid.ne(key.kid.clone()))
+            .exec(db)
+            .await
+            .map_err(KeyError::Database)?;
+        Ok(key.kid)
     }
 
     pub fn active(&self) -> &SigningKey {
@@ -207,11 +235,16 @@ impl KeyRing {
     }
 }
 
-/// Keys not retired, oldest first: the oldest signs, all verify.
-async fn active_keys(db: &DatabaseConnection) -> Result<Vec<entity::Model>, DbErr> {
+/// Keys in service or retired recently enough to verify, oldest first.
+async fn usable_keys(db: &DatabaseConnection) -> Result<Vec<entity::Model>, DbErr> {
+    let grace = chrono::Duration::from_std(RETIRED_KEY_GRACE).unwrap_or(chrono::Duration::zero());
     entity::Entity::find()
-        .filter(entity::Column::RetiredAt.is_null())
         .filter(entity::Column::Algorithm.eq(ALGORITHM_NAME))
+        .filter(
+            sea_orm::Condition::any()
+                .add(entity::Column::RetiredAt.is_null())
+                .add(entity::Column::RetiredAt.gt(Utc::now() - grace)),
+        )
         .order_by_asc(entity::Column::CreatedAt)
         .order_by_asc(entity::Column::Kid)
         .all(db)

@@ -2,11 +2,14 @@
 //! scopes they carry, and the extractor that turns a request into a
 //! [`Principal`] or a 401/403 problem.
 
+pub mod authenticator;
 pub mod keys;
+pub mod oidc;
 pub mod principal;
 pub mod scope;
 pub mod token;
 
+pub use authenticator::Authenticator;
 pub use keys::{KeyError, KeyRing};
 pub use principal::{AnyScope, Authorized, Principal, TasksRead, TasksWrite};
 pub use scope::{Scope, ScopeSet};

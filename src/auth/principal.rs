@@ -12,7 +12,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{Scope, ScopeSet, TokenService};
+use super::{Authenticator, Scope, ScopeSet};
 use crate::problem::Problem;
 
 /// The name of the one security scheme in the OpenAPI documents.
@@ -28,6 +28,9 @@ pub struct Principal {
     /// The OAuth client the token was issued to; `None` for tokens minted with
     /// `errand token`.
     pub client_id: Option<String>,
+    /// The grant an Errand token was issued under; `None` for tokens from an
+    /// external identity provider.
+    pub grant_id: Option<Uuid>,
     pub token_id: String,
     /// Expiry as seconds since the Unix epoch.
     pub expires_at: i64,
@@ -139,10 +142,10 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let tokens = req
-            .data::<TokenService>()
-            .ok_or_else(|| Problem::internal("TokenService missing from the request data"))?;
-        let principal = tokens.verify(bearer_token(req)?).map_err(Problem::from)?;
+        let authenticator = req
+            .data::<Authenticator>()
+            .ok_or_else(|| Problem::internal("Authenticator missing from the request data"))?;
+        let principal = authenticator.authenticate(bearer_token(req)?).await?;
         if let Some(scope) = S::SCOPE
             && !principal.scopes.contains(scope)
         {

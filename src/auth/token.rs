@@ -35,6 +35,8 @@ pub struct AccessClaims {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The grant the token was issued under; revoking it revokes the token.
+    pub grant: Uuid,
 }
 
 /// How many verified tokens are remembered.
@@ -70,7 +72,8 @@ impl VerifiedTokens {
 /// Issues and checks access tokens for one deployment (one issuer, one audience).
 #[derive(Debug, Clone)]
 pub struct TokenService {
-    keys: KeyRing,
+    /// Replaced when keys are rotated (`reload_keys`).
+    keys: Arc<RwLock<KeyRing>>,
     issuer: String,
     audience: String,
     verified: Arc<VerifiedTokens>,
@@ -121,28 +124,42 @@ impl From<TokenError> for Problem {
 impl TokenService {
     pub fn new(keys: KeyRing, public_url: &PublicUrl) -> Self {
         Self {
-            keys,
+            keys: Arc::new(RwLock::new(keys)),
             issuer: public_url.as_str().to_owned(),
             audience: public_url.as_str().to_owned(),
             verified: Arc::default(),
         }
     }
 
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    /// The current key ring (cheap to clone).
+    pub fn keys(&self) -> KeyRing {
+        match self.keys.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Starts signing with, and accepting, the given keys.
+    pub fn replace_keys(&self, keys: KeyRing) {
+        match self.keys.write() {
+            Ok(mut current) => *current = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
     }
 
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
-    /// Signs an access token for `user` carrying `scopes`, valid for `ttl`.
+    /// Signs an access token for `user` carrying `scopes`, valid for `ttl`,
+    /// under `grant`.
     pub fn mint(
         &self,
         user: Uuid,
         scopes: &ScopeSet,
         ttl: Duration,
         client_id: Option<&str>,
+        grant: Uuid,
     ) -> Result<String, TokenError> {
         let now = Utc::now().timestamp();
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
@@ -156,8 +173,10 @@ impl TokenService {
             jti: Uuid::new_v4().to_string(),
             scope: scopes.to_string(),
             client_id: client_id.map(str::to_owned),
+            grant,
         };
-        let key = self.keys.active();
+        let keys = self.keys();
+        let key = keys.active();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid().to_owned());
         jsonwebtoken::encode(&header, &claims, key.encoding_key()).map_err(|_| TokenError::Signing)
@@ -175,6 +194,26 @@ impl TokenService {
         Ok(principal)
     }
 
+    /// The grant a token of ours names, checking its signature and issuer but
+    /// not its lifetime (an expired token may still be revoked).
+    pub fn grant_of(&self, token: &str) -> Option<Uuid> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::EdDSA {
+            return None;
+        }
+        let keys = self.keys();
+        let key = keys.verifying_key(header.kid.as_deref()?)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["iss", "aud"]);
+        jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), &validation)
+            .ok()
+            .map(|data| data.claims.grant)
+    }
+
     fn verify_uncached(&self, token: &str) -> Result<Principal, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| match raw_alg(token) {
             // A readable header naming an algorithm jsonwebtoken does not
@@ -188,10 +227,11 @@ impl TokenService {
                 header.alg
             )));
         }
+        let keys = self.keys();
         let key = header
             .kid
             .as_deref()
-            .and_then(|kid| self.keys.verifying_key(kid))
+            .and_then(|kid| keys.verifying_key(kid))
             .ok_or(TokenError::UnknownKey)?;
 
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -200,6 +240,8 @@ impl TokenService {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
+        // `grant` is required by the claims type: a token without one fails
+        // to decode and is refused as malformed.
 
         let data = jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), &validation)
             .map_err(|err| match err.kind() {
@@ -220,19 +262,30 @@ impl TokenService {
             user_id,
             scopes: ScopeSet::parse_lenient(&claims.scope),
             client_id: claims.client_id,
+            grant_id: Some(claims.grant),
             token_id: claims.jti,
             expires_at: claims.exp,
         })
     }
 }
 
-/// The `alg` member of a token's header, read without trusting anything else.
-fn raw_alg(token: &str) -> Option<String> {
+/// A string member of one part of a JWT (0 = header, 1 = payload), read
+/// without verifying anything: only for choosing how to verify.
+fn unverified_member(token: &str, part: usize, name: &str) -> Option<String> {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    let header = token.split('.').next()?;
-    let bytes = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let encoded = token.split('.').nth(part)?;
+    let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    value.get("alg")?.as_str().map(str::to_owned)
+    value.get(name)?.as_str().map(str::to_owned)
+}
+
+fn raw_alg(token: &str) -> Option<String> {
+    unverified_member(token, 0, "alg")
+}
+
+/// Who claims to have issued a token, before any check.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    unverified_member(token, 1, "iss")
 }
 
 #[cfg(test)]
@@ -255,6 +308,7 @@ mod tests {
                 &ScopeSet::all(),
                 Duration::from_secs(60),
                 None,
+                Uuid::new_v4(),
             )
             .unwrap()
     }
@@ -265,7 +319,7 @@ mod tests {
         let user = Uuid::new_v4();
         let scopes: ScopeSet = [Scope::TasksRead].into_iter().collect();
         let token = tokens
-            .mint(user, &scopes, Duration::from_secs(60), None)
+            .mint(user, &scopes, Duration::from_secs(60), None, Uuid::new_v4())
             .unwrap();
         let principal = tokens.verify(&token).unwrap();
         assert_eq!(principal.user_id, user);

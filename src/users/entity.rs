@@ -9,6 +9,9 @@ pub struct Model {
     pub email: String,
     pub task_counter: i64,
     pub created_at: DateTimeUtc,
+    /// argon2id; `None` for accounts that cannot sign in with a password
+    /// (created by `errand token`, service users, external identities).
+    pub password_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,6 @@
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     sea_query::OnConflict,
 };
 use uuid::Uuid;
@@ -9,19 +9,41 @@ use super::{EmailAddress, entity};
 
 pub type User = entity::Model;
 
-/// The user with this email, created if there is none yet. Safe under
-/// concurrent calls: the unique email decides, and the loser reads the winner.
-pub async fn find_or_create(db: &DatabaseConnection, email: &EmailAddress) -> Result<User, DbErr> {
+/// The user with this email, created (without a password) if there is none
+/// yet. Safe under concurrent calls: the unique email decides, and the loser
+/// reads the winner.
+pub async fn find_or_create(
+    db: &impl ConnectionTrait,
+    email: &EmailAddress,
+) -> Result<User, DbErr> {
     if let Some(user) = find_by_email(db, email).await? {
         return Ok(user);
     }
-    let candidate = entity::ActiveModel {
+    if let Some(user) = create(db, email, None).await? {
+        return Ok(user);
+    }
+    find_by_email(db, email)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("user {email} vanished after insert")))
+}
+
+fn new_row(email: &EmailAddress, password_hash: Option<String>) -> entity::ActiveModel {
+    entity::ActiveModel {
         id: Set(Uuid::now_v7()),
         email: Set(email.as_str().to_owned()),
         task_counter: Set(0),
         created_at: Set(Utc::now()),
-    };
-    entity::Entity::insert(candidate)
+        password_hash: Set(password_hash),
+    }
+}
+
+/// Creates a user; `None` if the email is taken.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    email: &EmailAddress,
+    password_hash: Option<String>,
+) -> Result<Option<User>, DbErr> {
+    let inserted = entity::Entity::insert(new_row(email, password_hash))
         .on_conflict(
             OnConflict::column(entity::Column::Email)
                 .do_nothing()
@@ -29,13 +51,24 @@ pub async fn find_or_create(db: &DatabaseConnection, email: &EmailAddress) -> Re
         )
         .exec_without_returning(db)
         .await?;
-    find_by_email(db, email)
+    if inserted == 0 {
+        return Ok(None);
+    }
+    find_by_email(db, email).await
+}
+
+/// Creates a user that cannot sign in with a password (a client's service user).
+pub async fn create_without_password(
+    db: &impl ConnectionTrait,
+    email: &EmailAddress,
+) -> Result<User, DbErr> {
+    create(db, email, None)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("user {email} vanished after insert")))
+        .ok_or_else(|| DbErr::Custom(format!("the email {email} is already taken")))
 }
 
 pub async fn find_by_email(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     email: &EmailAddress,
 ) -> Result<Option<User>, DbErr> {
     entity::Entity::find()
@@ -44,6 +77,67 @@ pub async fn find_by_email(
         .await
 }
 
-pub async fn find_by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<User>, DbErr> {
+pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, DbErr> {
     entity::Entity::find_by_id(id).one(db).await
+}
+
+/// Deletes a user with everything they own; their tokens stop working.
+/// `false` if there was no such user.
+pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    Ok(entity::Entity::delete_by_id(id)
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0)
+}
+
+/// The user an external identity provider's subject maps to, created on
+/// first sight. A verified email links to an existing account with that
+/// email; otherwise the user gets a placeholder address.
+pub async fn find_or_link_identity(
+    db: &sea_orm::DatabaseConnection,
+    issuer: &str,
+    subject: &str,
+    verified_email: Option<&EmailAddress>,
+) -> Result<User, DbErr> {
+    use sea_orm::TransactionTrait;
+
+    use crate::oauth::entity::identity;
+
+    let linked = identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
+        .one(db)
+        .await?;
+    if let Some(link) = linked
+        && let Some(user) = find_by_id(db, link.user_id).await?
+    {
+        return Ok(user);
+    }
+    let txn = db.begin().await?;
+    let email = match verified_email {
+        Some(email) => email.clone(),
+        None => {
+            let digest = crate::oauth::secrets::digest(&format!("{issuer}\u{1f}{subject}"));
+            let local: String = digest
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(20)
+                .collect::<String>()
+                .to_lowercase();
+            EmailAddress::parse(&format!("{local}@external.errand.invalid"))
+                .map_err(|e| DbErr::Custom(e.to_string()))?
+        }
+    };
+    let user = find_or_create(&txn, &email).await?;
+    identity::Entity::delete_by_id((issuer.to_owned(), subject.to_owned()))
+        .exec(&txn)
+        .await?;
+    identity::Entity::insert(identity::ActiveModel {
+        issuer: Set(issuer.to_owned()),
+        subject: Set(subject.to_owned()),
+        user_id: Set(user.id),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(user)
 }

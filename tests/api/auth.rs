@@ -16,7 +16,7 @@ fn claims(app: &TestApp, sub: uuid::Uuid, exp_offset: i64) -> Value {
     json!({
         "iss": app.address, "aud": app.address, "sub": sub.to_string(),
         "iat": now, "nbf": now, "exp": now + exp_offset,
-        "jti": "test", "scope": ALL_SCOPES,
+        "jti": "test", "scope": ALL_SCOPES, "grant": uuid::Uuid::new_v4(),
     })
 }
 
@@ -82,7 +82,8 @@ async fn a_non_bearer_authorization_header_is_refused() {
 async fn an_expired_token_is_refused() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice@example.com").await;
-    let key = app.app.tokens.keys().active();
+    let keys = app.app.tokens.keys();
+    let key = keys.active();
     let token = sign_with(key, &claims(&app, alice.id, -120));
     assert_rejected(&app, &token, "expired").await;
 }
@@ -120,7 +121,8 @@ async fn an_alg_none_token_is_refused() {
 async fn an_hs256_token_signed_with_the_public_key_is_refused() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice@example.com").await;
-    let key = app.app.tokens.keys().active();
+    let keys = app.app.tokens.keys();
+    let key = keys.active();
     let public = key.public_jwk();
     let public_bytes = URL_SAFE_NO_PAD
         .decode(public["x"].as_str().unwrap())
@@ -168,7 +170,8 @@ async fn a_token_signed_by_an_unknown_key_is_refused() {
 async fn wrong_issuer_and_wrong_audience_are_refused() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice@example.com").await;
-    let key = app.app.tokens.keys().active();
+    let keys = app.app.tokens.keys();
+    let key = keys.active();
     let mut other_issuer = claims(&app, alice.id, 600);
     other_issuer["iss"] = json!("https://evil.example.com");
     assert_rejected(&app, &sign_with(key, &other_issuer), "different server").await;
@@ -188,6 +191,7 @@ async fn a_token_for_a_user_that_does_not_exist_is_refused() {
             &ScopeSet::all(),
             Duration::from_secs(60),
             None,
+            uuid::Uuid::new_v4(),
         )
         .unwrap();
     let body = problem(app.me(&ghost).await, StatusCode::UNAUTHORIZED).await;

@@ -142,6 +142,7 @@ async fn serve_starts_on_a_fresh_database_and_stops_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    errand::install_crypto_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut ready = false;
     // Generous: a debug build on a busy two-core machine can take a while.
@@ -199,4 +200,156 @@ async fn serve_starts_on_a_fresh_database_and_stops_on_sigterm() {
             .iter()
             .all(|l| l["status"].is_u64() && l["span"]["request_id"].is_string())
     );
+}
+
+fn run_ok(app: &TestApp, args: &[&str]) -> String {
+    let output = errand(app).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn printed(output: &str, label: &str) -> String {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{label}:")))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no {label} in {output}"))
+}
+
+#[tokio::test]
+async fn clients_create_for_a_gpt_registers_both_callbacks_and_prints_the_secret_once() {
+    let app = TestApp::spawn().await;
+    let out = run_ok(
+        &app,
+        &["clients", "create", "--name", "My GPT", "--gpt", "g-Abc123"],
+    );
+    let id = printed(&out, "client_id");
+    let secret = printed(&out, "client_secret");
+    assert!(id.starts_with("errand-") && secret.len() == 43);
+    assert!(out.contains("https://chat.openai.com/aip/g-Abc123/oauth/callback"));
+    assert!(out.contains("https://chatgpt.com/aip/g-Abc123/oauth/callback"));
+    // Only a hash of the secret is stored.
+    let stored = errand::oauth::clients::find(&app.app.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.public);
+    let list = run_ok(&app, &["clients", "list"]);
+    assert!(list.contains(&id) && list.contains("My GPT") && !list.contains(&secret));
+
+    // Rotating the secret retires the old one.
+    let rotated = printed(
+        &run_ok(&app, &["clients", "rotate-secret", &id]),
+        "client_secret",
+    );
+    let authenticate = |secret: String| {
+        let (db, id) = (app.app.db.clone(), id.clone());
+        async move {
+            errand::oauth::clients::authenticate(&db, &id, Some(&secret))
+                .await
+                .unwrap()
+                .is_ok()
+        }
+    };
+    assert!(!authenticate(secret).await);
+    assert!(authenticate(rotated).await);
+
+    let output = errand(&app)
+        .args(["clients", "create", "--name", "x", "--gpt", "not-a-gpt"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a GPT id"));
+    let output = errand(&app)
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "http://app.example.com/cb",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("must use https"));
+}
+
+#[tokio::test]
+async fn a_deleted_users_token_stops_working() {
+    let app = TestApp::spawn().await;
+    let quinn = app.user("quinn@example.com").await;
+    assert_eq!(app.me(&quinn.token).await.status(), StatusCode::OK);
+    run_ok(&app, &["users", "delete", "quinn@example.com"]);
+    let response = app.me(&quinn.token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists")
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_clients_tokens_stop_working() {
+    let app = TestApp::spawn().await;
+    let out = run_ok(
+        &app,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Sync",
+            "--grant",
+            "client_credentials",
+        ],
+    );
+    let (id, secret) = (printed(&out, "client_id"), printed(&out, "client_secret"));
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = response.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.me(access).await.status(), StatusCode::OK);
+    run_ok(&app, &["clients", "delete", &id]);
+    assert_eq!(app.me(access).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn rotated_keys_sign_new_tokens_while_old_tokens_keep_working() {
+    let app = TestApp::spawn().await;
+    let before = run_ok(&app, &["token", "--user", "rae@example.com"]);
+    let before = before.trim();
+    let old_kid = jsonwebtoken::decode_header(before).unwrap().kid.unwrap();
+
+    let new_kid = run_ok(&app, &["keys", "rotate"]).trim().to_owned();
+    assert_ne!(new_kid, old_kid);
+    let after = run_ok(&app, &["token", "--user", "rae@example.com"]);
+    let after = after.trim();
+    assert_eq!(
+        jsonwebtoken::decode_header(after).unwrap().kid.unwrap(),
+        new_kid
+    );
+
+    // The running server has never seen the new key: it reloads on demand.
+    assert_eq!(app.me(after).await.status(), StatusCode::OK);
+    assert_eq!(app.me(before).await.status(), StatusCode::OK);
+    let jwks = app.get_json("/.well-known/jwks.json").await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()));
 }

@@ -12,9 +12,13 @@ mod common;
 
 mod agenda;
 mod auth;
+mod browser;
 mod cli;
 mod contract;
 mod errors;
 mod isolation;
 mod listing;
+mod oauth;
+mod oauth_common;
+mod oidc;
 mod tasks;

@@ -12,7 +12,8 @@ use std::time::Duration;
 use errand::{
     App,
     auth::ScopeSet,
-    config::{DatabaseSettings, PublicUrl},
+    config::{AuthSettings, DatabaseSettings, PublicUrl},
+    oauth::grants,
     users::{self, EmailAddress},
 };
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -101,6 +102,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(AuthSettings::default()).await
+    }
+
+    pub async fn spawn_with(auth: AuthSettings) -> Self {
+        errand::install_crypto_provider();
         let (database, database_url) = TestDatabase::create().await;
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
@@ -115,7 +121,7 @@ impl TestApp {
             url: database_url.clone(),
             max_connections: 8,
         };
-        let app = App::start(&settings, PublicUrl::parse(&address).unwrap(), None)
+        let app = App::start(&settings, PublicUrl::parse(&address).unwrap(), &auth)
             .await
             .expect("start errand");
         let endpoint = app.endpoint().expect("build endpoint");
@@ -153,16 +159,15 @@ impl TestApp {
         let user = users::store::find_or_create(&self.app.db, &email)
             .await
             .unwrap();
-        let token = self
-            .app
-            .tokens
-            .mint(
-                user.id,
-                &ScopeSet::parse(scopes).unwrap(),
-                Duration::from_secs(600),
-                None,
-            )
-            .unwrap();
+        let token = grants::developer_token(
+            &self.app.db,
+            &self.app.tokens,
+            user.id,
+            &ScopeSet::parse(scopes).unwrap(),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
         TestUser {
             id: user.id,
             email: email.as_str().to_owned(),

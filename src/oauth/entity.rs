@@ -1,0 +1,95 @@
+//! OAuth rows as stored; only this module's stores touch them.
+
+macro_rules! plain_entity {
+    ($module:ident, $table:literal, { $($(#[$meta:meta])* pub $field:ident: $ty:ty,)+ }) => {
+        pub mod $module {
+            use sea_orm::entity::prelude::*;
+
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                $($(#[$meta])* pub $field: $ty,)+
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+
+plain_entity!(client, "oauth_clients", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: String,
+    pub scopes: String,
+    pub grant_types: String,
+    pub service_user_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+});
+
+plain_entity!(grant, "oauth_grants", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub client_id: Option<String>,
+    pub scopes: String,
+    pub created_at: DateTimeUtc,
+    pub revoked_at: Option<DateTimeUtc>,
+});
+
+plain_entity!(code, "oauth_codes", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: Uuid,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: DateTimeUtc,
+    pub used_at: Option<DateTimeUtc>,
+    pub grant_id: Option<Uuid>,
+});
+
+plain_entity!(refresh_token, "oauth_refresh_tokens", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub token_hash: String,
+    pub grant_id: Uuid,
+    pub created_at: DateTimeUtc,
+    pub expires_at: DateTimeUtc,
+    pub used_at: Option<DateTimeUtc>,
+});
+
+plain_entity!(consent, "oauth_consents", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub client_id: String,
+    pub scopes: String,
+    pub created_at: DateTimeUtc,
+});
+
+plain_entity!(session, "web_sessions", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id_hash: String,
+    pub user_id: Uuid,
+    pub expires_at: DateTimeUtc,
+});
+
+plain_entity!(throttle, "sign_in_throttle", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub key: String,
+    pub failures: i32,
+    pub window_started_at: DateTimeUtc,
+});
+
+plain_entity!(identity, "user_identities", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub issuer: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub subject: String,
+    pub user_id: Uuid,
+});

@@ -1,0 +1,478 @@
+//! Grants, authorization codes and refresh tokens.
+//!
+//! A grant is one authorization: a user allowed a client some scopes (or a
+//! client acts as its service user, or a developer minted a token). Access
+//! tokens name their grant, so revoking it revokes them; refresh tokens
+//! rotate within it. The rules (RFC 6749, RFC 9700):
+//! * a code is single-use, lives 10 minutes, and is bound to its client, its
+//!   redirect URI and its PKCE challenge; presenting a used code again
+//!   revokes the grant it produced;
+//! * a refresh token is single-use; presenting a rotated one again revokes
+//!   the whole grant (the family), because either the client or a thief is
+//!   replaying it and the server cannot tell which.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, TransactionTrait, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    entity::{code, grant, refresh_token},
+    secrets::{self, SecretError},
+};
+use crate::auth::{ScopeSet, TokenError, TokenService};
+
+pub const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// RFC 6749 `invalid_grant`, with a description for the client.
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    /// RFC 6749 `invalid_scope`.
+    #[error("{0}")]
+    InvalidScope(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("database error")]
+    Database(#[from] DbErr),
+}
+
+/// What the token endpoint hands out.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: Option<String>,
+    pub scopes: ScopeSet,
+}
+
+fn after(lifetime: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::zero())
+}
+
+async fn create_grant(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    client_id: Option<&str>,
+    scopes: &ScopeSet,
+) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    grant::Entity::insert(grant::ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        client_id: Set(client_id.map(str::to_owned)),
+        scopes: Set(scopes.to_string()),
+        created_at: Set(Utc::now()),
+        revoked_at: Set(None),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(id)
+}
+
+async fn new_refresh_token(
+    db: &impl ConnectionTrait,
+    grant_id: Uuid,
+) -> Result<String, GrantError> {
+    let token = secrets::random_token()?;
+    refresh_token::Entity::insert(refresh_token::ActiveModel {
+        token_hash: Set(secrets::digest(&token)),
+        grant_id: Set(grant_id),
+        created_at: Set(Utc::now()),
+        expires_at: Set(after(REFRESH_TOKEN_LIFETIME)),
+        used_at: Set(None),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(token)
+}
+
+pub async fn revoke_grant(db: &impl ConnectionTrait, grant_id: Uuid) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(grant::Column::Id.eq(grant_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether tokens issued under `grant_id` to `user_id` still work: the grant
+/// exists (its user and client do) and was not revoked. One indexed lookup,
+/// made on every authenticated request.
+pub async fn is_live(
+    db: &DatabaseConnection,
+    grant_id: Uuid,
+    user_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(grant::Entity::find_by_id(grant_id)
+        .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// A development token for `user` (the `errand token` command), under a
+/// grant of its own so that it can be revoked like any other.
+pub async fn developer_token(
+    db: &DatabaseConnection,
+    tokens: &TokenService,
+    user_id: Uuid,
+    scopes: &ScopeSet,
+    lifetime: Duration,
+) -> Result<String, GrantError> {
+    let grant_id = create_grant(db, user_id, None, scopes).await?;
+    Ok(tokens.mint(user_id, scopes, lifetime, None, grant_id)?)
+}
+
+/// The scopes to issue: what was granted, or the requested subset of it.
+fn narrowed(granted: &ScopeSet, requested: Option<&ScopeSet>) -> Result<ScopeSet, GrantError> {
+    match requested {
+        Some(requested) if !requested.iter().all(|s| granted.contains(s)) => {
+            Err(GrantError::InvalidScope(format!(
+                "the requested scope exceeds what was granted ({granted}); ask for the same or fewer scopes"
+            )))
+        }
+        Some(requested) if !requested.is_empty() => Ok(requested.clone()),
+        _ => Ok(granted.clone()),
+    }
+}
+
+/// What an authorization code was issued for.
+#[derive(Debug, Clone)]
+pub struct CodeRequest<'a> {
+    pub client_id: &'a str,
+    pub user_id: Uuid,
+    pub redirect_uri: &'a str,
+    pub scopes: &'a ScopeSet,
+    /// PKCE S256 challenge, if the client sent one.
+    pub code_challenge: Option<&'a str>,
+}
+
+pub async fn issue_code(
+    db: &DatabaseConnection,
+    request: CodeRequest<'_>,
+) -> Result<String, GrantError> {
+    let code = secrets::random_token()?;
+    code::Entity::insert(code::ActiveModel {
+        code_hash: Set(secrets::digest(&code)),
+        client_id: Set(request.client_id.to_owned()),
+        user_id: Set(request.user_id),
+        redirect_uri: Set(request.redirect_uri.to_owned()),
+        scopes: Set(request.scopes.to_string()),
+        code_challenge: Set(request.code_challenge.map(str::to_owned)),
+        expires_at: Set(after(CODE_LIFETIME)),
+        used_at: Set(None),
+        grant_id: Set(None),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(code)
+}
+
+/// What the client sent to redeem a code.
+#[derive(Debug, Clone)]
+pub struct CodeRedemption<'a> {
+    pub code: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
+    /// A `scope` sent with the code may narrow what was granted, never widen.
+    pub requested: Option<&'a ScopeSet>,
+}
+
+/// Exchanges a code for tokens (the `authorization_code` grant).
+pub async fn redeem_code(
+    db: &DatabaseConnection,
+    tokens: &TokenService,
+    redemption: CodeRedemption<'_>,
+) -> Result<IssuedTokens, GrantError> {
+    let hash = secrets::digest(redemption.code);
+    let Some(row) = code::Entity::find_by_id(hash.clone()).one(db).await? else {
+        return Err(GrantError::InvalidGrant(
+            "the authorization code is not valid",
+        ));
+    };
+    if row.client_id != redemption.client_id {
+        return Err(GrantError::InvalidGrant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if row.used_at.is_some() {
+        // A replayed code: whoever holds it, the tokens it produced are no
+        // longer trustworthy.
+        if let Some(grant_id) = row.grant_id {
+            revoke_grant(db, grant_id).await?;
+        }
+        return Err(GrantError::InvalidGrant(
+            "the authorization code was already used; the tokens issued for it are revoked",
+        ));
+    }
+    if row.expires_at <= Utc::now() {
+        return Err(GrantError::InvalidGrant(
+            "the authorization code has expired; start the sign-in again",
+        ));
+    }
+    if redemption
+        .redirect_uri
+        .is_some_and(|uri| uri != row.redirect_uri)
+    {
+        return Err(GrantError::InvalidGrant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&row.code_challenge, redemption.code_verifier) {
+        (Some(challenge), Some(verifier)) if secrets::matches_digest(verifier, challenge) => {}
+        (Some(_), Some(_)) => {
+            return Err(GrantError::InvalidGrant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(GrantError::InvalidGrant(
+                "code_verifier is required: the authorization used PKCE",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(GrantError::InvalidGrant(
+                "code_verifier was sent but the authorization had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+
+    let granted = ScopeSet::parse_lenient(&row.scopes);
+    let scopes = narrowed(&granted, redemption.requested)?;
+    let txn = db.begin().await?;
+    let grant_id = create_grant(&txn, row.user_id, Some(&row.client_id), &scopes).await?;
+    // Claim the code atomically: of two concurrent redemptions only one
+    // updates the row; the other sees a used code.
+    let claimed = code::Entity::update_many()
+        .col_expr(code::Column::UsedAt, Expr::value(Utc::now()))
+        .col_expr(code::Column::GrantId, Expr::value(grant_id))
+        .filter(code::Column::CodeHash.eq(hash))
+        .filter(code::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected != 1 {
+        txn.rollback().await?;
+        return Err(GrantError::InvalidGrant(
+            "the authorization code was already used",
+        ));
+    }
+    let refresh = new_refresh_token(&txn, grant_id).await?;
+    txn.commit().await?;
+    let access = tokens.mint(
+        row.user_id,
+        &scopes,
+        ACCESS_TOKEN_LIFETIME,
+        Some(&row.client_id),
+        grant_id,
+    )?;
+    Ok(IssuedTokens {
+        access_token: access,
+        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+        refresh_token: Some(refresh),
+        scopes,
+    })
+}
+
+/// Exchanges a refresh token for a new access token and a new refresh token
+/// (the `refresh_token` grant). `requested` may narrow the scopes, never widen.
+pub async fn refresh(
+    db: &DatabaseConnection,
+    tokens: &TokenService,
+    presented: &str,
+    client_id: &str,
+    requested: Option<&ScopeSet>,
+) -> Result<IssuedTokens, GrantError> {
+    let hash = secrets::digest(presented);
+    let Some(row) = refresh_token::Entity::find_by_id(hash.clone())
+        .one(db)
+        .await?
+    else {
+        return Err(GrantError::InvalidGrant("the refresh token is not valid"));
+    };
+    let Some(family) = grant::Entity::find_by_id(row.grant_id).one(db).await? else {
+        return Err(GrantError::InvalidGrant("the refresh token is not valid"));
+    };
+    if family.client_id.as_deref() != Some(client_id) {
+        return Err(GrantError::InvalidGrant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if family.revoked_at.is_some() {
+        return Err(GrantError::InvalidGrant(
+            "the refresh token has been revoked; sign in again",
+        ));
+    }
+    if row.used_at.is_some() {
+        revoke_grant(db, family.id).await?;
+        return Err(GrantError::InvalidGrant(
+            "the refresh token was already used; every token of this sign-in is now revoked",
+        ));
+    }
+    if row.expires_at <= Utc::now() {
+        return Err(GrantError::InvalidGrant(
+            "the refresh token has expired; sign in again",
+        ));
+    }
+    let granted = ScopeSet::parse_lenient(&family.scopes);
+    let scopes = narrowed(&granted, requested)?;
+    let txn = db.begin().await?;
+    let claimed = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::TokenHash.eq(hash))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected != 1 {
+        txn.rollback().await?;
+        revoke_grant(db, family.id).await?;
+        return Err(GrantError::InvalidGrant(
+            "the refresh token was already used; every token of this sign-in is now revoked",
+        ));
+    }
+    let next = new_refresh_token(&txn, family.id).await?;
+    txn.commit().await?;
+    let access = tokens.mint(
+        family.user_id,
+        &scopes,
+        ACCESS_TOKEN_LIFETIME,
+        Some(client_id),
+        family.id,
+    )?;
+    Ok(IssuedTokens {
+        access_token: access,
+        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+        refresh_token: Some(next),
+        scopes,
+    })
+}
+
+/// An access token for a client's own service user (the
+/// `client_credentials` grant). One grant per client and scope set is
+/// reused, so frequent token requests do not pile up rows.
+pub async fn client_credentials(
+    db: &DatabaseConnection,
+    tokens: &TokenService,
+    client_id: &str,
+    service_user: Uuid,
+    scopes: &ScopeSet,
+) -> Result<IssuedTokens, GrantError> {
+    let existing = grant::Entity::find()
+        .filter(grant::Column::ClientId.eq(client_id))
+        .filter(grant::Column::UserId.eq(service_user))
+        .filter(grant::Column::Scopes.eq(scopes.to_string()))
+        .filter(grant::Column::RevokedAt.is_null())
+        .one(db)
+        .await?;
+    let grant_id = match existing {
+        Some(grant) => grant.id,
+        None => create_grant(db, service_user, Some(client_id), scopes).await?,
+    };
+    let access = tokens.mint(
+        service_user,
+        scopes,
+        ACCESS_TOKEN_LIFETIME,
+        Some(client_id),
+        grant_id,
+    )?;
+    Ok(IssuedTokens {
+        access_token: access,
+        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+        refresh_token: None,
+        scopes: scopes.clone(),
+    })
+}
+
+/// RFC 7009: revokes the grant behind a refresh token or an access token, if
+/// it belongs to `client_id`. Unknown tokens are not an error.
+pub async fn revoke_token(
+    db: &DatabaseConnection,
+    tokens: &TokenService,
+    client_id: &str,
+    token: &str,
+) -> Result<(), DbErr> {
+    let grant_id = match refresh_token::Entity::find_by_id(secrets::digest(token))
+        .one(db)
+        .await?
+    {
+        Some(row) => Some(row.grant_id),
+        // Expired access tokens may still be revoked, so only the signature
+        // and issuer are checked here.
+        None => tokens.grant_of(token),
+    };
+    let Some(grant_id) = grant_id else {
+        return Ok(());
+    };
+    let owned = grant::Entity::find_by_id(grant_id)
+        .filter(grant::Column::ClientId.eq(client_id))
+        .one(db)
+        .await?;
+    if owned.is_some() {
+        revoke_grant(db, grant_id).await?;
+    }
+    Ok(())
+}
+
+/// Whether the user already allowed `client_id` every one of `scopes`.
+pub async fn has_consent(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    client_id: &str,
+    scopes: &ScopeSet,
+) -> Result<bool, DbErr> {
+    use super::entity::consent;
+    let Some(row) = consent::Entity::find_by_id((user_id, client_id.to_owned()))
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let allowed = ScopeSet::parse_lenient(&row.scopes);
+    Ok(scopes.iter().all(|scope| allowed.contains(scope)))
+}
+
+/// Remembers that the user allowed `scopes` (added to what they allowed before).
+pub async fn remember_consent(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    client_id: &str,
+    scopes: &ScopeSet,
+) -> Result<(), DbErr> {
+    use super::entity::consent;
+    let earlier = consent::Entity::find_by_id((user_id, client_id.to_owned()))
+        .one(db)
+        .await?
+        .map(|row| ScopeSet::parse_lenient(&row.scopes))
+        .unwrap_or_default();
+    let all: ScopeSet = earlier.iter().chain(scopes.iter()).collect();
+    consent::Entity::insert(consent::ActiveModel {
+        user_id: Set(user_id),
+        client_id: Set(client_id.to_owned()),
+        scopes: Set(all.to_string()),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::columns([
+            consent::Column::UserId,
+            consent::Column::ClientId,
+        ])
+        .update_columns([consent::Column::Scopes, consent::Column::CreatedAt])
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}

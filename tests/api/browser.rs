@@ -1,0 +1,188 @@
+//! A real browser through the sign-in pages: headless Chromium, driven over
+//! WebDriver, signs up, signs in, consents and lands on the redirect with a
+//! code. Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! them). Without them the test says so and passes, unless
+//! `ERRAND_TEST_BROWSER=require` (set by CI), where their absence fails it.
+
+use std::{process::Stdio, time::Duration};
+
+use errand::oauth::clients::GrantType;
+use fantoccini::{ClientBuilder, Locator};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    common::TestApp,
+    oauth_common::{ClientAuth, register_with, token_request, urlencode},
+};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn browser_available() -> bool {
+    let present =
+        std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(
+            std::env::var("ERRAND_TEST_BROWSER").as_deref() != Ok("require"),
+            "ERRAND_TEST_BROWSER=require but {CHROMIUM} or {CHROMEDRIVER} is missing"
+        );
+        eprintln!("browser test skipped: install chromium and chromium-driver to run it");
+    }
+    present
+}
+
+struct Driver(std::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_chromedriver() -> (Driver, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver(
+        std::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (driver, url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+/// Types the test account's email and password into the page's form and submits it.
+async fn fill_credentials(browser: &fantoccini::Client) -> Result<(), fantoccini::error::CmdError> {
+    browser
+        .find(Locator::Id("email"))
+        .await?
+        .send_keys("browser@example.com")
+        .await?;
+    browser
+        .find(Locator::Id("password"))
+        .await?
+        .send_keys("a browser password")
+        .await?;
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await?
+        .click()
+        .await
+}
+
+#[tokio::test]
+async fn a_real_browser_signs_up_signs_in_consents_and_gets_a_code() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let callback = app.url("/browser-callback");
+    let client = register_with(
+        &app,
+        "Browser GPT",
+        &[GrantType::AuthorizationCode],
+        false,
+        &[&callback],
+        "tasks:read tasks:write",
+    )
+    .await;
+    let (_driver, webdriver) = start_chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=390,844",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&webdriver)
+        .await
+        .expect("start a Chromium session");
+
+    let authorize = format!(
+        "{}?response_type=code&client_id={}&redirect_uri={}&scope={}&state=browser-state",
+        app.url("/oauth/authorize"),
+        client.id,
+        urlencode(&callback),
+        urlencode("tasks:read tasks:write"),
+    );
+    let outcome = async {
+        // Sign up.
+        browser.goto(&authorize).await?;
+        browser
+            .find(Locator::LinkText("Create an account"))
+            .await?
+            .click()
+            .await?;
+        fill_credentials(&browser).await?;
+        let heading = browser.find(Locator::Css("h1")).await?.text().await?;
+        assert_eq!(heading, "Allow Browser GPT to use your Errand account?");
+
+        // A new browser profile signs in instead (cookies cleared).
+        browser.delete_all_cookies().await?;
+        browser.goto(&authorize).await?;
+        fill_credentials(&browser).await?;
+        browser
+            .find(Locator::Css("button[value=allow]"))
+            .await?
+            .click()
+            .await?;
+        // The redirect target is a path Errand does not serve; only the URL matters.
+        let mut landed = browser.current_url().await?;
+        for _ in 0..50 {
+            if landed.as_str().starts_with(&callback) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            landed = browser.current_url().await?;
+        }
+        Ok::<_, fantoccini::error::CmdError>(landed)
+    }
+    .await;
+    let _ = browser.close().await;
+    let landed = outcome.expect("browser steps");
+    assert!(landed.as_str().starts_with(&callback), "landed on {landed}");
+    let params: std::collections::HashMap<String, String> =
+        landed.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], "browser-state");
+
+    // The code it landed with is good for tokens.
+    let (status, tokens): (StatusCode, Value) = token_request(
+        &app,
+        "/oauth/token",
+        &client,
+        ClientAuth::Basic,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("redirect_uri", &callback),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+}
