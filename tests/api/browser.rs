@@ -68,20 +68,30 @@ async fn start_chromedriver() -> (Driver, String) {
     panic!("chromedriver did not start");
 }
 
+/// Waits for an element of the page being loaded: clicks that navigate
+/// return before the next page is there.
+async fn element(
+    browser: &fantoccini::Client,
+    locator: Locator<'_>,
+) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(locator)
+        .await
+}
+
 /// Types the test account's email and password into the page's form and submits it.
 async fn fill_credentials(browser: &fantoccini::Client) -> Result<(), fantoccini::error::CmdError> {
-    browser
-        .find(Locator::Id("email"))
+    element(browser, Locator::Id("email"))
         .await?
         .send_keys("browser@example.com")
         .await?;
-    browser
-        .find(Locator::Id("password"))
+    element(browser, Locator::Id("password"))
         .await?
         .send_keys("a browser password")
         .await?;
-    browser
-        .find(Locator::Css("button[type=submit]"))
+    element(browser, Locator::Css("button[type=submit]"))
         .await?
         .click()
         .await
@@ -134,21 +144,28 @@ async fn a_real_browser_signs_up_signs_in_consents_and_gets_a_code() {
     let outcome = async {
         // Sign up.
         browser.goto(&authorize).await?;
-        browser
-            .find(Locator::LinkText("Create an account"))
+        element(&browser, Locator::LinkText("Create an account"))
             .await?
             .click()
             .await?;
+        // The sign-in page has the same fields: wait for the sign-up page.
+        element(
+            &browser,
+            Locator::XPath("//h1[. = 'Create your Errand account']"),
+        )
+        .await?;
         fill_credentials(&browser).await?;
-        let heading = browser.find(Locator::Css("h1")).await?.text().await?;
+        let heading = element(&browser, Locator::XPath("//h1[starts-with(., 'Allow ')]"))
+            .await?
+            .text()
+            .await?;
         assert_eq!(heading, "Allow Browser GPT to use your Errand account?");
 
         // A new browser profile signs in instead (cookies cleared).
         browser.delete_all_cookies().await?;
         browser.goto(&authorize).await?;
         fill_credentials(&browser).await?;
-        browser
-            .find(Locator::Css("button[value=allow]"))
+        element(&browser, Locator::Css("button[value=allow]"))
             .await?
             .click()
             .await?;
