@@ -46,35 +46,57 @@ cargo build --release --locked --quiet
 psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 "$ERRAND" migrate --database-url "$DB_URL" 2>/dev/null
 
+start_errand() {
+    ERRAND_DATABASE_MAX_CONNECTIONS="$POOL" "$ERRAND" serve --database-url "$DB_URL" \
+        --listen "127.0.0.1:$PORT" >"$WORK/errand.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+}
+stop_errand() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
+mint() { # email
+    "$ERRAND" token --user "$1" --ttl 1h --database-url "$DB_URL" --public-url "http://127.0.0.1:$PORT" 2>/dev/null
+}
+
+# The pgbench side must run exactly the SQL Errand sends. Log one request of
+# each kind and check bench/sql/*.sql against it before measuring anything.
+echo "==> checking bench/sql against the statements Errand sends"
+PG_LOG="$(pg_lsclusters -h | awk 'NR==1 {print $7}')"
+runuser -u postgres -- psql -qc "ALTER DATABASE $DB SET log_statement = 'all'"
+start_errand
+PROBE="$(mint probe@example.com)"
+probe() { # name curl-args...
+    local name=$1; shift
+    local before; before=$(wc -l <"$PG_LOG")
+    curl -sf -o /dev/null -H "Authorization: Bearer $PROBE" "$@"
+    sleep 0.5
+    tail -n +"$((before + 1))" "$PG_LOG" | grep "$DB LOG:" >"$WORK/$name.log"
+}
+probe create -X POST -H 'Content-Type: application/json' \
+    -d '{"title":"Benchmark task","due_at":"2026-12-01T09:00:00Z","priority":"high","tags":["bench"]}' \
+    "http://127.0.0.1:$PORT/v1/tasks"
+probe list "http://127.0.0.1:$PORT/v1/tasks"
+stop_errand
+runuser -u postgres -- psql -qc "ALTER DATABASE $DB RESET log_statement"
+python3 bench/pgbench_scripts.py check bench/sql/create.sql "$WORK/create.log"
+python3 bench/pgbench_scripts.py check bench/sql/list.sql "$WORK/list.log"
+
 echo "==> starting errand on PostgreSQL (pool $POOL)"
-ERRAND_DATABASE_MAX_CONNECTIONS="$POOL" "$ERRAND" serve --database-url "$DB_URL" \
-    --listen "127.0.0.1:$PORT" >"$WORK/errand.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+start_errand
 
 echo "==> minting tokens for $USERS users"
 : >"$WORK/tokens"
 for n in $(seq 1 "$USERS"); do
-    "$ERRAND" token --user "bench$n@example.com" --ttl 1h --database-url "$DB_URL" \
-        --public-url "http://127.0.0.1:$PORT" 2>/dev/null >>"$WORK/tokens"
+    mint "bench$n@example.com" >>"$WORK/tokens"
 done
 export ERRAND_BENCH_TOKENS="$WORK/tokens"
 # Warm up connections and caches, and give every user some tasks to list.
 wrk -t2 -c"$CONNECTIONS" -d3s -s bench/create.lua "http://127.0.0.1:$PORT" >/dev/null
 
-# pgbench scripts: the statements Errand sends (from PostgreSQL's statement
-# log), one script per user with that user's id, as Errand binds it.
-mapfile -t USER_IDS < <(psql "$DB_URL" -Atc "SELECT id FROM users ORDER BY email")
-mkdir -p "$WORK/create" "$WORK/list"
-for uid in "${USER_IDS[@]}"; do
-    cat >"$WORK/create/$uid.sql" <<SQL
-BEGIN;
-UPDATE "users" SET "task_counter" = "task_counter" + 1 WHERE "users"."id" = '$uid' RETURNING "id", "email", "task_counter", "created_at" \gset
-INSERT INTO "tasks" ("id", "user_id", "number", "title", "notes", "status", "priority", "due_at", "created_at", "updated_at", "completed_at", "version") VALUES (gen_random_uuid(), '$uid', :task_counter, 'Benchmark task', NULL, 'open', 2, '2026-12-01 09:00:00+00', now(), now(), NULL, 1) RETURNING "id" AS task_id \gset
-INSERT INTO "task_tags" ("task_id", "tag", "user_id") VALUES (:task_id, 'bench', '$uid');
-COMMIT;
-SQL
-done
+# One pgbench script per user, with that user's id and grant.
+psql "$DB_URL" -Atc "SELECT u.id, g.id FROM users u JOIN oauth_grants g ON g.user_id = u.id WHERE u.email LIKE 'bench%'" \
+    | tr '|' '\t' >"$WORK/users.tsv"
+python3 bench/pgbench_scripts.py render bench/sql/create.sql "$WORK/create" "$WORK/users.tsv"
+python3 bench/pgbench_scripts.py render bench/sql/list.sql "$WORK/list" "$WORK/users.tsv"
 
 rm -f "$RESULTS"/*
 
@@ -102,16 +124,6 @@ measure() { # name wrk-script pgbench-dir
 }
 
 measure create bench/create.lua "$WORK/create"
-
-# List scripts are written after the creates so that each lists that user's
-# current first page, with the page's task ids bound as Errand binds them.
-for uid in "${USER_IDS[@]}"; do
-    ids="$(psql "$DB_URL" -Atc "SELECT string_agg(quote_literal(id), ', ') FROM (SELECT id FROM tasks WHERE user_id = '$uid' AND status = 'open' ORDER BY due_at ASC NULLS LAST, number ASC LIMIT 20) page")"
-    cat >"$WORK/list/$uid.sql" <<SQL
-SELECT "tasks"."id", "tasks"."user_id", "tasks"."number", "tasks"."title", "tasks"."notes", "tasks"."status", "tasks"."priority", "tasks"."due_at", "tasks"."created_at", "tasks"."updated_at", "tasks"."completed_at", "tasks"."version" FROM "tasks" WHERE "tasks"."user_id" = '$uid' AND "tasks"."status" = 'open' ORDER BY "tasks"."due_at" ASC NULLS LAST, "tasks"."number" ASC LIMIT 21;
-SELECT "task_tags"."task_id", "task_tags"."tag", "task_tags"."user_id" FROM "task_tags" WHERE "task_tags"."task_id" IN ($ids) ORDER BY "task_tags"."tag" ASC;
-SQL
-done
 
 measure list bench/list.lua "$WORK/list"
 

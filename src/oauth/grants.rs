@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait, sea_query::Expr,
+    QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -115,8 +115,11 @@ pub async fn is_live(
     user_id: Uuid,
 ) -> Result<bool, DbErr> {
     Ok(grant::Entity::find_by_id(grant_id)
+        .select_only()
+        .column(grant::Column::Id)
         .filter(grant::Column::UserId.eq(user_id))
         .filter(grant::Column::RevokedAt.is_null())
+        .into_tuple::<Uuid>()
         .one(db)
         .await?
         .is_some())

@@ -1,0 +1,62 @@
+"""Checks that bench/sql/*.sql are the statements Errand really sends, then
+renders one pgbench script per bench user.
+
+    python3 bench/pgbench_scripts.py check TEMPLATE LOG_EXCERPT
+    python3 bench/pgbench_scripts.py render TEMPLATE OUT_DIR USERS_TSV
+
+The log excerpt is PostgreSQL's statement log (log_statement = all) for one
+request. A statement's shape is its text with every bound value replaced by
+`?`: `$1`, `$2`… in the log, `{{…}}` in the template."""
+
+import re
+import sys
+from pathlib import Path
+
+
+def template_statements(path):
+    lines = [l for l in Path(path).read_text().splitlines() if l.strip() and not l.startswith("--")]
+    return lines
+
+
+def template_shape(line):
+    line = re.sub(r"\{\{.*?\}\}", "?", line)
+    return re.sub(r"\s*(\\gset)?;?\s*$", "", line)
+
+
+def log_shapes(path):
+    shapes = []
+    for line in Path(path).read_text().splitlines():
+        match = re.search(r"LOG:  (?:execute [^:]+|statement): (.*)$", line)
+        if match:
+            shapes.append(re.sub(r"\$\d+", "?", match.group(1)).rstrip(";"))
+    return shapes
+
+
+def check(template, excerpt):
+    expected = [template_shape(l) for l in template_statements(template)]
+    actual = log_shapes(excerpt)
+    if expected != actual:
+        print(f"{template} no longer matches what Errand sends.", file=sys.stderr)
+        print("Errand sent:", *actual, sep="\n  ", file=sys.stderr)
+        print("The template has:", *expected, sep="\n  ", file=sys.stderr)
+        sys.exit(1)
+    print(f"{template}: {len(actual)} statements match Errand's")
+
+
+def render(template, out_dir, users_tsv):
+    lines = template_statements(template)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for row in Path(users_tsv).read_text().splitlines():
+        uid, grant = row.split("\t")
+        body = "\n".join(
+            re.sub(r"\{\{(.*?)\}\}", r"\1", line).replace("UID", uid).replace("GRANT", grant) for line in lines
+        )
+        (out / f"{uid}.sql").write_text(body + "\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "check":
+        check(sys.argv[2], sys.argv[3])
+    else:
+        render(sys.argv[2], sys.argv[3], sys.argv[4])
