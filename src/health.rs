@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     db,
     problem::Problem,
+    spec,
     web::{ApiTag, Json},
 };
 
@@ -62,11 +63,11 @@ impl HealthApi {
     )]
     async fn index(&self) -> Json<IndexView> {
         Json(IndexView {
-            name: crate::spec::TITLE.to_owned(),
+            name: spec::TITLE.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            openapi: "/openapi.json".to_owned(),
-            gpt_actions_openapi: "/openapi/gpt-actions.json".to_owned(),
-            docs: "/docs".to_owned(),
+            openapi: spec::FULL_DOCUMENT_PATH.to_owned(),
+            gpt_actions_openapi: spec::GPT_DOCUMENT_PATH.to_owned(),
+            docs: spec::DOCS_PATH.to_owned(),
         })
     }
 

@@ -43,7 +43,6 @@ pub fn install_crypto_provider() {
 #[derive(Debug, Clone)]
 pub struct App {
     pub db: DatabaseConnection,
-    pub tokens: TokenService,
     pub authenticator: Authenticator,
     pub public_url: PublicUrl,
     pub settings: AuthSettings,
@@ -73,18 +72,22 @@ impl App {
         let tokens = TokenService::new(keys, &public_url);
         let external = settings.oidc.as_ref().map(OidcVerifier::new).transpose()?;
         let authenticator = Authenticator::new(
-            tokens.clone(),
+            tokens,
             db.clone(),
             external,
             settings.signing_key_file.clone(),
         );
         Ok(Self {
             db,
-            tokens,
             authenticator,
             public_url,
             settings: settings.clone(),
         })
+    }
+
+    /// Issues and checks this deployment's access tokens.
+    pub fn tokens(&self) -> &TokenService {
+        self.authenticator.tokens()
     }
 
     pub fn oauth_state(&self) -> OAuthState {

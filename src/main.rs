@@ -37,7 +37,7 @@ enum Command {
     /// Run the HTTP service (applies pending migrations first).
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
-    Migrate(MigrateArgs),
+    Migrate(DatabaseOnly),
     /// Print the OpenAPI document, or rewrite the committed ones under openapi/.
     Openapi(OpenapiArgs),
     /// Print a signed access token for a user (created if missing), for
@@ -144,12 +144,6 @@ struct ServeArgs {
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
     shutdown_grace: Duration,
-}
-
-#[derive(Debug, Args)]
-struct MigrateArgs {
-    #[command(flatten)]
-    database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -272,7 +266,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn migrate(args: MigrateArgs) -> Result<(), Failure> {
+async fn migrate(args: DatabaseOnly) -> Result<(), Failure> {
     db::connect_and_migrate(&args.database.settings()).await?;
     tracing::info!("migrations applied");
     Ok(())
@@ -318,7 +312,7 @@ async fn token(args: TokenArgs) -> Result<(), Failure> {
     .await?;
     let user = users::store::find_or_create(&app.db, &email).await?;
     let token =
-        oauth::grants::developer_token(&app.db, &app.tokens, user.id, &scopes, args.ttl).await?;
+        oauth::grants::developer_token(&app.db, app.tokens(), user.id, &scopes, args.ttl).await?;
     println!("{token}");
     Ok(())
 }

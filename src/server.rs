@@ -78,15 +78,15 @@ pub fn endpoint(app: &App) -> Result<impl Endpoint<Output = Response> + use<>, S
     let routes = Route::new()
         .nest("/", service)
         .at(
-            "/openapi.json",
+            spec::FULL_DOCUMENT_PATH,
             get(poem::endpoint::make(move |_| json_document(full.clone())())),
         )
         .at(
-            "/openapi/gpt-actions.json",
+            spec::GPT_DOCUMENT_PATH,
             get(poem::endpoint::make(move |_| json_document(gpt.clone())())),
         )
         .at(
-            "/docs",
+            spec::DOCS_PATH,
             get(poem::endpoint::make_sync(move |_| Html(docs_html.clone()))),
         )
         .at("/problems/:slug", get(problem_type));

@@ -13,6 +13,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use crate::web::schema::shorten;
 
+/// A `std` duration (how lifetimes are declared) as chrono's, for date
+/// arithmetic. Lifetimes are constants far below chrono's range.
+pub fn span(duration: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::zero())
+}
+
+/// The instant `lifetime` from now.
+pub fn from_now(lifetime: std::time::Duration) -> DateTime<Utc> {
+    Utc::now() + span(lifetime)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(DateTime<Utc>);
 

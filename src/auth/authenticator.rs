@@ -127,7 +127,6 @@ impl Authenticator {
             scopes: ScopeSet::parse_lenient(&claims.scopes()),
             client_id: claims.azp.clone(),
             grant_id: None,
-            token_id: String::new(),
             expires_at: claims.exp,
         })
     }

@@ -186,12 +186,18 @@ impl KeyRing {
                 "no signing key after generating one".to_owned(),
             )));
         };
-        let active = Arc::new(SigningKey::from_pem(&active_row.private_key_pem)?);
         let mut verifying = HashMap::new();
         for row in &stored {
             let key = Arc::new(SigningKey::from_pem(&row.private_key_pem)?);
             verifying.insert(key.kid.clone(), key);
         }
+        // The stored kid is the key's thumbprint, so it finds the parsed key.
+        let Some(active) = verifying.get(&active_row.kid).cloned() else {
+            return Err(KeyError::Database(DbErr::RecordNotFound(format!(
+                "signing key {} does not match its kid",
+                active_row.kid
+            ))));
+        };
         Ok(Self {
             active,
             verifying: Arc::new(verifying),
@@ -237,13 +243,15 @@ impl KeyRing {
 
 /// Keys in service or retired recently enough to verify, oldest first.
 async fn usable_keys(db: &DatabaseConnection) -> Result<Vec<entity::Model>, DbErr> {
-    let grace = chrono::Duration::from_std(RETIRED_KEY_GRACE).unwrap_or(chrono::Duration::zero());
     entity::Entity::find()
         .filter(entity::Column::Algorithm.eq(ALGORITHM_NAME))
         .filter(
             sea_orm::Condition::any()
                 .add(entity::Column::RetiredAt.is_null())
-                .add(entity::Column::RetiredAt.gt(Utc::now() - grace)),
+                .add(
+                    entity::Column::RetiredAt
+                        .gt(Utc::now() - crate::timestamp::span(RETIRED_KEY_GRACE)),
+                ),
         )
         .order_by_asc(entity::Column::CreatedAt)
         .order_by_asc(entity::Column::Kid)

@@ -10,7 +10,6 @@
 
 use std::{
     collections::HashMap,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -22,7 +21,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::{config::OidcSettings, oauth::clients::is_loopback_host};
+use crate::{config::OidcSettings, oauth::clients::is_https_or_loopback};
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 const LEEWAY_SECONDS: u64 = 30;
@@ -107,12 +106,10 @@ impl std::fmt::Debug for OidcVerifier {
 }
 
 fn check_url(raw: &str) -> Result<Url, OidcError> {
-    let url = Url::parse(raw).map_err(|_| OidcError::InsecureIssuer(raw.to_owned()))?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback_host(&url) => Ok(url),
-        _ => Err(OidcError::InsecureIssuer(raw.to_owned())),
-    }
+    Url::parse(raw)
+        .ok()
+        .filter(is_https_or_loopback)
+        .ok_or_else(|| OidcError::InsecureIssuer(raw.to_owned()))
 }
 
 /// The algorithm a JWK is for: its `alg` if published, else the one its key
@@ -264,8 +261,6 @@ impl OidcVerifier {
             })
     }
 }
-
-pub type SharedOidcVerifier = Arc<OidcVerifier>;
 
 #[cfg(test)]
 mod tests {

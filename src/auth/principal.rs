@@ -31,7 +31,6 @@ pub struct Principal {
     /// The grant an Errand token was issued under; `None` for tokens from an
     /// external identity provider.
     pub grant_id: Option<Uuid>,
-    pub token_id: String,
     /// Expiry as seconds since the Unix epoch.
     pub expires_at: i64,
 }

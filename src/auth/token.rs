@@ -194,6 +194,14 @@ impl TokenService {
         Ok(principal)
     }
 
+    /// What every token of ours must be: EdDSA, this issuer, this audience.
+    fn validation(&self) -> Validation {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation
+    }
+
     /// The grant a token of ours names, checking its signature and issuer but
     /// not its lifetime (an expired token may still be revoked).
     pub fn grant_of(&self, token: &str) -> Option<Uuid> {
@@ -203,11 +211,8 @@ impl TokenService {
         }
         let keys = self.keys();
         let key = keys.verifying_key(header.kid.as_deref()?)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
+        let mut validation = self.validation();
         validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["iss", "aud"]);
         jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), &validation)
             .ok()
@@ -234,11 +239,9 @@ impl TokenService {
             .and_then(|kid| keys.verifying_key(kid))
             .ok_or(TokenError::UnknownKey)?;
 
-        let mut validation = Validation::new(Algorithm::EdDSA);
+        let mut validation = self.validation();
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
         // `grant` is required by the claims type: a token without one fails
         // to decode and is refused as malformed.
@@ -263,7 +266,6 @@ impl TokenService {
             scopes: ScopeSet::parse_lenient(&claims.scope),
             client_id: claims.client_id,
             grant_id: Some(claims.grant),
-            token_id: claims.jti,
             expires_at: claims.exp,
         })
     }

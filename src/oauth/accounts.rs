@@ -20,7 +20,10 @@ use super::{
     entity::{session, throttle},
     secrets::{self, SecretError},
 };
-use crate::users::{self, EmailAddress};
+use crate::{
+    timestamp::{from_now, span},
+    users::{self, EmailAddress},
+};
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -82,10 +85,6 @@ pub async fn sign_up(
         .ok_or(AccountError::NotCreated)
 }
 
-fn window() -> chrono::Duration {
-    chrono::Duration::from_std(THROTTLE_WINDOW).unwrap_or(chrono::Duration::zero())
-}
-
 /// Minutes until `key` may try again, if it is over `limit` in this window.
 async fn throttled_for(
     db: &DatabaseConnection,
@@ -96,7 +95,7 @@ async fn throttled_for(
     let Some(row) = throttle::Entity::find_by_id(key.to_owned()).one(db).await? else {
         return Ok(None);
     };
-    let ends = row.window_started_at + window();
+    let ends = row.window_started_at + span(THROTTLE_WINDOW);
     if row.failures >= limit && ends > now {
         return Ok(Some(((ends - now).num_seconds() + 59) / 60));
     }
@@ -111,7 +110,7 @@ async fn record_failure(
     let expired = throttle::Entity::find_by_id(key.to_owned())
         .one(db)
         .await?
-        .is_some_and(|row| row.window_started_at + window() <= now);
+        .is_some_and(|row| row.window_started_at + span(THROTTLE_WINDOW) <= now);
     if expired {
         throttle::Entity::delete_by_id(key.to_owned())
             .exec(db)
@@ -181,11 +180,10 @@ pub async fn sign_in(
 /// Starts a browser session; returns the cookie value (only its hash is kept).
 pub async fn start_session(db: &DatabaseConnection, user_id: Uuid) -> Result<String, AccountError> {
     let id = secrets::random_token()?;
-    let lifetime = chrono::Duration::from_std(SESSION_LIFETIME).unwrap_or(chrono::Duration::zero());
     session::Entity::insert(session::ActiveModel {
         id_hash: Set(secrets::digest(&id)),
         user_id: Set(user_id),
-        expires_at: Set(Utc::now() + lifetime),
+        expires_at: Set(from_now(SESSION_LIFETIME)),
     })
     .exec_without_returning(db)
     .await?;

@@ -538,19 +538,22 @@ fn account_error_message(err: &AccountError) -> String {
     }
 }
 
+/// A sign-in or sign-up form whose `return_to` is not an authorization request.
+fn nowhere_to_return() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Nowhere to return to",
+        "Start from the app you want to connect.",
+    )
+}
+
 /// The `return_to` of a credentials form that came from Errand's own page,
 /// or the page to show instead.
 fn accepted_form<'f>(req: &Request, form: &'f CredentialsForm) -> Result<&'f str, Box<Response>> {
     if !csrf_ok(req, &form.csrf) {
         return Err(Box::new(forged()));
     }
-    safe_return_to(&form.return_to).ok_or_else(|| {
-        Box::new(error_page(
-            StatusCode::BAD_REQUEST,
-            "Nowhere to return to",
-            "Start from the app you want to connect.",
-        ))
-    })
+    safe_return_to(&form.return_to).ok_or_else(|| Box::new(nowhere_to_return()))
 }
 
 type RenderForm = fn(&pages::FormContext<'_>, &str, Option<&str>) -> String;
@@ -623,11 +626,7 @@ pub async fn sign_up_page(
     Data(state): Data<&OAuthState>,
 ) -> Response {
     let Some(return_to) = safe_return_to(&query.return_to) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Nowhere to return to",
-            "Start signing up from the app you want to connect.",
-        );
+        return nowhere_to_return();
     };
     let name = client_name_in(state, return_to).await;
     form_page(req, state, StatusCode::OK, |csrf| {

@@ -138,19 +138,25 @@ pub fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
+/// https, or plain http to this machine: what Errand accepts for URLs it
+/// sends people or requests to.
+pub fn is_https_or_loopback(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => is_loopback_host(url),
+        _ => false,
+    }
+}
+
 /// A redirect URI must be absolute, https (or http to a loopback host, for
 /// development), and have no fragment (RFC 6749 §3.1.2).
 pub fn check_redirect_uri(raw: &str) -> Result<String, ClientError> {
     let invalid = |why: &str| ClientError::Invalid(format!("redirect URI `{raw}` {why}"));
     let url = Url::parse(raw).map_err(|_| invalid("is not an absolute URL"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(&url) => {}
-        _ => {
-            return Err(invalid(
-                "must use https (http only for 127.0.0.1, ::1 or localhost)",
-            ));
-        }
+    if !is_https_or_loopback(&url) {
+        return Err(invalid(
+            "must use https (http only for 127.0.0.1, ::1 or localhost)",
+        ));
     }
     if url.fragment().is_some() {
         return Err(invalid("must not have a #fragment"));

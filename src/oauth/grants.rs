@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
@@ -24,7 +24,10 @@ use super::{
     entity::{code, grant, refresh_token},
     secrets::{self, SecretError},
 };
-use crate::auth::{ScopeSet, TokenError, TokenService};
+use crate::{
+    auth::{ScopeSet, TokenError, TokenService},
+    timestamp::from_now,
+};
 
 pub const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
@@ -53,10 +56,6 @@ pub struct IssuedTokens {
     pub expires_in: u64,
     pub refresh_token: Option<String>,
     pub scopes: ScopeSet,
-}
-
-fn after(lifetime: Duration) -> DateTime<Utc> {
-    Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::zero())
 }
 
 async fn create_grant(
@@ -88,7 +87,7 @@ async fn new_refresh_token(
         token_hash: Set(secrets::digest(&token)),
         grant_id: Set(grant_id),
         created_at: Set(Utc::now()),
-        expires_at: Set(after(REFRESH_TOKEN_LIFETIME)),
+        expires_at: Set(from_now(REFRESH_TOKEN_LIFETIME)),
         used_at: Set(None),
     })
     .exec_without_returning(db)
@@ -138,6 +137,31 @@ pub async fn developer_token(
     Ok(tokens.mint(user_id, scopes, lifetime, None, grant_id)?)
 }
 
+/// A client's access token under `grant_id`, with the refresh token (if any)
+/// issued alongside it.
+fn issue(
+    tokens: &TokenService,
+    user_id: Uuid,
+    client_id: &str,
+    grant_id: Uuid,
+    scopes: ScopeSet,
+    refresh_token: Option<String>,
+) -> Result<IssuedTokens, GrantError> {
+    let access_token = tokens.mint(
+        user_id,
+        &scopes,
+        ACCESS_TOKEN_LIFETIME,
+        Some(client_id),
+        grant_id,
+    )?;
+    Ok(IssuedTokens {
+        access_token,
+        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+        refresh_token,
+        scopes,
+    })
+}
+
 /// The scopes to issue: what was granted, or the requested subset of it.
 fn narrowed(granted: &ScopeSet, requested: Option<&ScopeSet>) -> Result<ScopeSet, GrantError> {
     match requested {
@@ -174,7 +198,7 @@ pub async fn issue_code(
         redirect_uri: Set(request.redirect_uri.to_owned()),
         scopes: Set(request.scopes.to_string()),
         code_challenge: Set(request.code_challenge.map(str::to_owned)),
-        expires_at: Set(after(CODE_LIFETIME)),
+        expires_at: Set(from_now(CODE_LIFETIME)),
         used_at: Set(None),
         grant_id: Set(None),
     })
@@ -275,19 +299,14 @@ pub async fn redeem_code(
     }
     let refresh = new_refresh_token(&txn, grant_id).await?;
     txn.commit().await?;
-    let access = tokens.mint(
+    issue(
+        tokens,
         row.user_id,
-        &scopes,
-        ACCESS_TOKEN_LIFETIME,
-        Some(&row.client_id),
+        &row.client_id,
         grant_id,
-    )?;
-    Ok(IssuedTokens {
-        access_token: access,
-        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
-        refresh_token: Some(refresh),
         scopes,
-    })
+        Some(refresh),
+    )
 }
 
 /// Exchanges a refresh token for a new access token and a new refresh token
@@ -348,19 +367,14 @@ pub async fn refresh(
     }
     let next = new_refresh_token(&txn, family.id).await?;
     txn.commit().await?;
-    let access = tokens.mint(
+    issue(
+        tokens,
         family.user_id,
-        &scopes,
-        ACCESS_TOKEN_LIFETIME,
-        Some(client_id),
+        client_id,
         family.id,
-    )?;
-    Ok(IssuedTokens {
-        access_token: access,
-        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
-        refresh_token: Some(next),
         scopes,
-    })
+        Some(next),
+    )
 }
 
 /// An access token for a client's own service user (the
@@ -384,19 +398,14 @@ pub async fn client_credentials(
         Some(grant) => grant.id,
         None => create_grant(db, service_user, Some(client_id), scopes).await?,
     };
-    let access = tokens.mint(
+    issue(
+        tokens,
         service_user,
-        scopes,
-        ACCESS_TOKEN_LIFETIME,
-        Some(client_id),
+        client_id,
         grant_id,
-    )?;
-    Ok(IssuedTokens {
-        access_token: access,
-        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
-        refresh_token: None,
-        scopes: scopes.clone(),
-    })
+        scopes.clone(),
+        None,
+    )
 }
 
 /// RFC 7009: revokes the grant behind a refresh token or an access token, if

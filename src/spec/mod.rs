@@ -22,6 +22,11 @@ pub const GPT_DOCUMENT_FILE: &str = "openapi/gpt-actions.json";
 /// not depend on where the generating machine listens.
 pub const COMMITTED_PUBLIC_URL: &str = "https://errand.example.com";
 
+/// Where the server publishes the documents and the interactive docs.
+pub const FULL_DOCUMENT_PATH: &str = "/openapi.json";
+pub const GPT_DOCUMENT_PATH: &str = "/openapi/gpt-actions.json";
+pub const DOCS_PATH: &str = "/docs";
+
 pub const TITLE: &str = "Errand";
 pub const DESCRIPTION: &str = "Tasks and reminders for a signed-in user: create, list, update, \
 complete and delete tasks, and see what is due by day in the user's time zone.";

@@ -82,7 +82,7 @@ async fn a_non_bearer_authorization_header_is_refused() {
 async fn an_expired_token_is_refused() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice@example.com").await;
-    let keys = app.app.tokens.keys();
+    let keys = app.app.tokens().keys();
     let key = keys.active();
     let token = sign_with(key, &claims(&app, alice.id, -120));
     assert_rejected(&app, &token, "expired").await;
@@ -121,7 +121,7 @@ async fn an_alg_none_token_is_refused() {
 async fn an_hs256_token_signed_with_the_public_key_is_refused() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice@example.com").await;
-    let keys = app.app.tokens.keys();
+    let keys = app.app.tokens().keys();
     let key = keys.active();
     let public = key.public_jwk();
     let public_bytes = URL_SAFE_NO_PAD
@@ -170,7 +170,7 @@ async fn a_token_signed_by_an_unknown_key_is_refused() {
 async fn wrong_issuer_and_wrong_audience_are_refused() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice@example.com").await;
-    let keys = app.app.tokens.keys();
+    let keys = app.app.tokens().keys();
     let key = keys.active();
     let mut other_issuer = claims(&app, alice.id, 600);
     other_issuer["iss"] = json!("https://evil.example.com");
@@ -185,7 +185,7 @@ async fn a_token_for_a_user_that_does_not_exist_is_refused() {
     let app = TestApp::spawn().await;
     let ghost = app
         .app
-        .tokens
+        .tokens()
         .mint(
             uuid::Uuid::new_v4(),
             &ScopeSet::all(),

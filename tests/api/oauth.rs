@@ -291,7 +291,7 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
     let app = TestApp::spawn().await;
     let gpt = register(&app, "GPT", &[GrantType::AuthorizationCode], false).await;
     let mut browser = Browser::new(&app);
-    let code = code_for(&app, &mut browser, &gpt, "frank@example.com").await;
+    let code = code_for(&mut browser, &gpt, "frank@example.com").await;
     let (status, first) = exchange_code(&app, &gpt, &code).await;
     assert_eq!(status, StatusCode::OK);
     let access = first["access_token"].as_str().unwrap();
@@ -335,7 +335,7 @@ async fn a_code_cannot_be_redeemed_by_another_client() {
     let gpt = register(&app, "GPT", &[GrantType::AuthorizationCode], false).await;
     let other = register(&app, "Other", &[GrantType::AuthorizationCode], false).await;
     let mut browser = Browser::new(&app);
-    let code = code_for(&app, &mut browser, &gpt, "gina@example.com").await;
+    let code = code_for(&mut browser, &gpt, "gina@example.com").await;
     let (status, body) = exchange_code(&app, &other, &code).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -356,7 +356,7 @@ async fn an_expired_code_is_refused() {
     let app = TestApp::spawn().await;
     let gpt = register(&app, "GPT", &[GrantType::AuthorizationCode], false).await;
     let mut browser = Browser::new(&app);
-    let code = code_for(&app, &mut browser, &gpt, "hal@example.com").await;
+    let code = code_for(&mut browser, &gpt, "hal@example.com").await;
     // Eleven minutes pass.
     {
         use errand::oauth::entity::code;
@@ -399,7 +399,7 @@ async fn a_mismatched_redirect_uri_at_the_token_endpoint_is_refused() {
     )
     .await;
     let mut browser = Browser::new(&app);
-    let code = code_for(&app, &mut browser, &gpt, "ivy@example.com").await;
+    let code = code_for(&mut browser, &gpt, "ivy@example.com").await;
     let (status, body) = token_request(
         &app,
         "/oauth/token",
@@ -500,7 +500,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
     let app = TestApp::spawn().await;
     let gpt = register(&app, "GPT", &[GrantType::AuthorizationCode], false).await;
     let mut browser = Browser::new(&app);
-    let code = code_for(&app, &mut browser, &gpt, "kim@example.com").await;
+    let code = code_for(&mut browser, &gpt, "kim@example.com").await;
     let (_, first) = exchange_code(&app, &gpt, &code).await;
     let refresh = |token: String| {
         let (app, gpt) = (&app, &gpt);
@@ -880,7 +880,7 @@ async fn revoking_a_token_ends_its_grant() {
     let app = TestApp::spawn().await;
     let gpt = register(&app, "GPT", &[GrantType::AuthorizationCode], false).await;
     let mut browser = Browser::new(&app);
-    let code = code_for(&app, &mut browser, &gpt, "olga@example.com").await;
+    let code = code_for(&mut browser, &gpt, "olga@example.com").await;
     let (_, tokens) = exchange_code(&app, &gpt, &code).await;
     let access = tokens["access_token"].as_str().unwrap();
     // Another client cannot revoke it.

@@ -270,12 +270,7 @@ pub async fn token_request(
 }
 
 /// Runs the flow up to a code: sign up, consent, redirect.
-pub async fn code_for(
-    app: &TestApp,
-    browser: &mut Browser<'_>,
-    client: &RegisteredClient,
-    email: &str,
-) -> String {
+pub async fn code_for(browser: &mut Browser<'_>, client: &RegisteredClient, email: &str) -> String {
     let consent = browser
         .sign_up_via(
             &authorize_url(&client.id, "tasks:read tasks:write", "xyz"),
@@ -287,7 +282,6 @@ pub async fn code_for(
     assert_eq!(redirect.status(), StatusCode::FOUND);
     let params = redirect_params(&redirect);
     assert_eq!(params["state"], "xyz");
-    let _ = app;
     params["code"].clone()
 }
 

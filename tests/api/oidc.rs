@@ -269,7 +269,7 @@ async fn provider_tokens_with_the_wrong_audience_algorithm_or_lifetime_are_refus
     .unwrap();
     refuse(forged, "does not match").await;
     // Errand's own signing key is not the provider's.
-    let errand_key = app.app.tokens.keys();
+    let errand_key = app.app.tokens().keys();
     refuse(
         provider.token(errand_key.active(), json!({ "sub": "u" })),
         "does not publish",

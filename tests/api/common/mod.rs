@@ -161,7 +161,7 @@ impl TestApp {
             .unwrap();
         let token = grants::developer_token(
             &self.app.db,
-            &self.app.tokens,
+            self.app.tokens(),
             user.id,
             &ScopeSet::parse(scopes).unwrap(),
             Duration::from_secs(600),
