@@ -130,14 +130,10 @@ pub struct LogArgs {
     #[arg(long, env = "ERRAND_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
-    /// Log filter, e.g. `info` or `errand=debug,sqlx=warn`.
-    #[arg(
-        long,
-        env = "ERRAND_LOG",
-        default_value = "info,sqlx::postgres::notice=warn",
-        global = true
-    )]
-    pub log: String,
+    /// Log filter, e.g. `info` or `errand=debug,sqlx=warn` (default: `info`
+    /// for `serve` and `migrate`, `warn` for the other commands).
+    #[arg(long, env = "ERRAND_LOG", global = true)]
+    pub log: Option<String>,
 }
 
 /// The public base URL, normalised: absolute http(s), no trailing slash, no query.

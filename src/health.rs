@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     db,
     problem::Problem,
-    spec,
+    site,
     web::{ApiTag, Json},
 };
 
@@ -63,11 +63,11 @@ impl HealthApi {
     )]
     async fn index(&self) -> Json<IndexView> {
         Json(IndexView {
-            name: spec::TITLE.to_owned(),
+            name: site::TITLE.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            openapi: spec::FULL_DOCUMENT_PATH.to_owned(),
-            gpt_actions_openapi: spec::GPT_DOCUMENT_PATH.to_owned(),
-            docs: spec::DOCS_PATH.to_owned(),
+            openapi: site::FULL_DOCUMENT_PATH.to_owned(),
+            gpt_actions_openapi: site::GPT_DOCUMENT_PATH.to_owned(),
+            docs: site::DOCS_PATH.to_owned(),
         })
     }
 

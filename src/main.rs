@@ -5,15 +5,14 @@ use std::{process::ExitCode, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use errand::{
     App,
-    auth::KeyRing,
-    auth::ScopeSet,
+    auth::{KeyRing, ScopeSet, grants},
     config::{
         AddressArgs, AuthSettings, DatabaseArgs, LogArgs, OidcArgs, OidcSettings, PublicUrl,
         SigningArgs,
     },
-    db, oauth,
+    db,
     oauth::clients::{self, GrantType, NewClient},
-    server,
+    operations, server,
     spec::{self, Documents},
     telemetry,
     users::{self, EmailAddress},
@@ -52,6 +51,18 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     Users(UsersCommand),
+}
+
+impl Command {
+    /// What is logged unless `--log`/`ERRAND_LOG` says otherwise: the
+    /// service and migrations report their progress; one-shot commands print
+    /// their result and only warnings besides.
+    fn default_log_filter(&self) -> &'static str {
+        match self {
+            Self::Serve(_) | Self::Migrate(_) => "info,sqlx::postgres::notice=warn",
+            _ => "warn",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,7 +212,8 @@ type Failure = Box<dyn std::error::Error>;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(&cli.log);
+    telemetry::init(&cli.log, cli.command.default_log_filter());
+    errand::install_crypto_provider();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => migrate(args).await,
@@ -245,17 +257,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     };
     let app = App::start(&args.database.settings(), public_url, &settings).await?;
     tracing::info!(public_url = %app.public_url, "errand ready");
-    // Keys rotated by another process are picked up within a minute (and at
-    // once when a token signed with the new key arrives).
-    let authenticator = app.authenticator.clone();
-    tokio::spawn(async move {
-        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-        every_minute.tick().await;
-        loop {
-            every_minute.tick().await;
-            authenticator.reload_keys(true).await;
-        }
-    });
+    let _background = app.spawn_background();
     server::serve(
         acceptor,
         app.endpoint()?,
@@ -287,7 +289,7 @@ fn openapi(args: OpenapiArgs) -> Result<(), Failure> {
             .as_deref()
             .unwrap_or(spec::COMMITTED_PUBLIC_URL),
     )?;
-    let documents = Documents::build(server::detached_apis(&url), &url)?;
+    let documents = Documents::build(operations::detached(&url), &url)?;
     let document = if args.gpt {
         &documents.gpt
     } else {
@@ -311,8 +313,7 @@ async fn token(args: TokenArgs) -> Result<(), Failure> {
     )
     .await?;
     let user = users::store::find_or_create(&app.db, &email).await?;
-    let token =
-        oauth::grants::developer_token(&app.db, app.tokens(), user.id, &scopes, args.ttl).await?;
+    let token = grants::developer_token(&app.db, app.tokens(), user.id, &scopes, args.ttl).await?;
     println!("{token}");
     Ok(())
 }

@@ -22,14 +22,6 @@ impl<T> Change<T> {
     pub fn is_keep(&self) -> bool {
         matches!(self, Self::Keep)
     }
-
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Change<U> {
-        match self {
-            Self::Keep => Change::Keep,
-            Self::Clear => Change::Clear,
-            Self::Set(value) => Change::Set(f(value)),
-        }
-    }
 }
 
 /// serde only calls this for a field that is present (absent fields take the

@@ -321,14 +321,6 @@ impl Problem {
         self.kind
     }
 
-    pub fn detail(&self) -> &str {
-        &self.detail
-    }
-
-    pub fn errors(&self) -> &[FieldIssue] {
-        &self.errors
-    }
-
     pub fn body(&self) -> ProblemBody {
         ProblemBody {
             kind: self.kind.type_uri(),

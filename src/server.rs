@@ -6,6 +6,8 @@
 
 use std::{sync::Arc, time::Duration, time::Instant};
 
+use askama::Template;
+
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
     http::{HeaderName, HeaderValue, StatusCode, header},
@@ -15,49 +17,32 @@ use poem::{
 use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
-use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 
 use crate::{
-    App,
+    auth::Authenticator,
     config::PublicUrl,
-    health::HealthApi,
-    oauth,
+    oauth::{self, OAuthState},
+    operations::{self, Apis},
     problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemKind},
+    site,
     spec::{self, Documents, SpecError},
-    tasks::TasksApi,
-    users::api::AccountApi,
 };
-
-/// Every OpenAPI operation group the service has.
-pub type Apis = (TasksApi, AccountApi, HealthApi);
-
-/// The operations bound to their state.
-pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl) -> Apis {
-    (
-        TasksApi {
-            db: db.clone(),
-            public_url: public_url.clone(),
-        },
-        AccountApi { db: db.clone() },
-        HealthApi { db: db.clone() },
-    )
-}
-
-/// The operations without a database, for generating documents.
-pub fn detached_apis(public_url: &PublicUrl) -> Apis {
-    apis(&DatabaseConnection::default(), public_url)
-}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP application.
-pub fn endpoint(app: &App) -> Result<impl Endpoint<Output = Response> + use<>, SpecError> {
-    let (db, public_url) = (&app.db, &app.public_url);
-    let documents = Documents::build(detached_apis(public_url), public_url)?;
+/// The whole HTTP application: the operations, the documents describing
+/// them, and the authorization server's endpoints.
+pub fn endpoint(
+    apis: Apis,
+    public_url: &PublicUrl,
+    authenticator: Authenticator,
+    oauth: OAuthState,
+) -> Result<impl Endpoint<Output = Response> + use<>, SpecError> {
+    let documents = Documents::build(operations::detached(public_url), public_url)?;
     let full = Arc::new(Documents::render(&documents.full));
     let gpt = Arc::new(Documents::render(&documents.gpt));
-    let service = spec::service(apis(db, public_url));
+    let service = spec::service(apis);
     // poem-openapi's Swagger UI embeds its own 3.0 rendering of the spec;
     // show the finished 3.1 document instead, the one clients actually get.
     let docs_html = service
@@ -78,41 +63,46 @@ pub fn endpoint(app: &App) -> Result<impl Endpoint<Output = Response> + use<>, S
     let routes = Route::new()
         .nest("/", service)
         .at(
-            spec::FULL_DOCUMENT_PATH,
+            site::FULL_DOCUMENT_PATH,
             get(poem::endpoint::make(move |_| json_document(full.clone())())),
         )
         .at(
-            spec::GPT_DOCUMENT_PATH,
+            site::GPT_DOCUMENT_PATH,
             get(poem::endpoint::make(move |_| json_document(gpt.clone())())),
         )
         .at(
-            spec::DOCS_PATH,
+            site::DOCS_PATH,
             get(poem::endpoint::make_sync(move |_| Html(docs_html.clone()))),
         )
         .at("/problems/:slug", get(problem_type));
-    let routes = oauth::routes(routes);
+    let routes = oauth::routes(routes, &oauth);
 
     Ok(routes
-        .data(app.authenticator.clone())
-        .data(app.oauth_state())
+        .data(authenticator)
+        .data(oauth)
         .around(|ep, req| async move { Ok(render_errors(ep.call(req).await)) })
         .around(log_and_tag_request))
 }
 
 /// The page a problem's `type` URI points at.
+#[derive(Template)]
+#[template(path = "problem_type.html")]
+struct ProblemTypePage {
+    title: &'static str,
+    status: u16,
+    explanation: &'static str,
+}
+
 #[handler]
 fn problem_type(Path(slug): Path<String>) -> Result<Html<String>, Problem> {
     let kind = ProblemKind::from_slug(&slug)
         .ok_or_else(|| Problem::not_found(format!("There is no problem type `{slug}`.")))?;
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><main><h1>{title}</h1><p>HTTP status {status}.</p>\
-         <p>{explanation}</p></main></body></html>",
-        title = kind.title(),
-        status = kind.status().as_u16(),
-        explanation = kind.explanation().replace('<', "&lt;"),
-    )))
+    let page = ProblemTypePage {
+        title: kind.title(),
+        status: kind.status().as_u16(),
+        explanation: kind.explanation(),
+    };
+    page.render().map(Html).map_err(Problem::internal)
 }
 
 /// Renders any error as problem+json, translating the framework's own errors

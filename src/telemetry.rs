@@ -8,10 +8,12 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{LogArgs, LogFormat};
 
-/// Installs the global subscriber. An invalid filter falls back to `info`
-/// with a warning rather than silencing the service.
-pub fn init(args: &LogArgs) {
-    let (filter, bad_filter) = match EnvFilter::try_new(&args.log) {
+/// Installs the global subscriber, filtering with `--log` or else
+/// `default_filter`. An invalid filter falls back to `info` with a warning
+/// rather than silencing the service.
+pub fn init(args: &LogArgs, default_filter: &str) {
+    let wanted = args.log.as_deref().unwrap_or(default_filter);
+    let (filter, bad_filter) = match EnvFilter::try_new(wanted) {
         Ok(filter) => (filter, None),
         Err(err) => (EnvFilter::new("info"), Some(err)),
     };
@@ -38,6 +40,6 @@ pub fn init(args: &LogArgs) {
     if result.is_ok()
         && let Some(err) = bad_filter
     {
-        tracing::warn!(filter = %args.log, error = %err, "invalid ERRAND_LOG filter; using `info`");
+        tracing::warn!(filter = %wanted, error = %err, "invalid ERRAND_LOG filter; using `info`");
     }
 }

@@ -9,6 +9,8 @@ mod m20261126_000001_create_users;
 mod m20261126_000002_create_signing_keys;
 mod m20261126_000003_create_tasks;
 mod m20261127_000004_create_oauth;
+mod m20261127_000005_announce_revocations;
+mod m20261127_000006_create_oauth_csrf_keys;
 
 pub struct Migrator;
 
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_create_signing_keys::Migration),
             Box::new(m20261126_000003_create_tasks::Migration),
             Box::new(m20261127_000004_create_oauth::Migration),
+            Box::new(m20261127_000005_announce_revocations::Migration),
+            Box::new(m20261127_000006_create_oauth_csrf_keys::Migration),
         ]
     }
 }

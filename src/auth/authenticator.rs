@@ -1,6 +1,8 @@
 //! From a bearer token to a [`Principal`]: Errand's own tokens (signature,
 //! claims, then whether their grant is still live) or, when configured, an
-//! external identity provider's.
+//! external identity provider's (then which Errand user its subject is).
+//! Both lookups are answered from the process's [`LiveCache`] when it can
+//! be trusted, so a request normally makes no extra database round trip.
 
 use std::{
     path::PathBuf,
@@ -8,17 +10,36 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
+use uuid::Uuid;
 
 use super::{
-    KeyRing, Principal, ScopeSet, TokenError, TokenService,
+    KeyRing, Principal, ScopeSet, TokenError, TokenService, grants,
     oidc::{OidcError, OidcVerifier},
+    revocation::{Invalidation, LiveCache, Recall},
     token::unverified_issuer,
 };
-use crate::{oauth::grants, problem::Problem, users};
+use crate::users;
 
 /// Unknown `kid`s reload the key ring at most this often.
 const MIN_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Why a bearer token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the token's grant was revoked, or its user or client deleted")]
+    Revoked,
+    /// The external identity provider refused the token.
+    #[error(transparent)]
+    External(OidcError),
+    /// The external identity provider could not be asked.
+    #[error("the identity provider is unreachable")]
+    ProviderUnreachable(#[source] OidcError),
+    #[error("database error")]
+    Database(#[from] DbErr),
+}
 
 #[derive(Clone)]
 pub struct Authenticator {
@@ -28,6 +49,7 @@ pub struct Authenticator {
     /// Keys come from this file instead of the database; nothing to reload.
     key_file: Option<PathBuf>,
     last_reload: Arc<Mutex<Option<Instant>>>,
+    live: Arc<LiveCache>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -36,14 +58,6 @@ impl std::fmt::Debug for Authenticator {
             .field("external", &self.external)
             .finish_non_exhaustive()
     }
-}
-
-fn revoked() -> Problem {
-    Problem::unauthorized(
-        "The access token has been revoked, or the account or app it was issued to no longer \
-         exists. Sign in again.",
-        true,
-    )
 }
 
 impl Authenticator {
@@ -59,6 +73,7 @@ impl Authenticator {
             external: external.map(Arc::new),
             key_file,
             last_reload: Arc::default(),
+            live: Arc::default(),
         }
     }
 
@@ -66,7 +81,12 @@ impl Authenticator {
         &self.tokens
     }
 
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, Problem> {
+    /// What this process remembers as live; `revocation::watch` keeps it current.
+    pub fn live_cache(&self) -> &Arc<LiveCache> {
+        &self.live
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         if let Some(external) = &self.external
             && unverified_issuer(token)
                 .as_deref()
@@ -80,50 +100,59 @@ impl Authenticator {
                 self.tokens.verify(token)
             }
             other => other,
-        }
-        .map_err(Problem::from)?;
-        let live = match principal.grant_id {
-            Some(grant) => grants::is_live(&self.db, grant, principal.user_id)
-                .await
-                .map_err(Problem::internal)?,
-            None => false,
-        };
-        if !live {
-            return Err(revoked());
+        }?;
+        let grant = principal.grant_id.ok_or(AuthError::Revoked)?;
+        if let Recall::Unknown(asked) = self.live.grant(grant, principal.user_id) {
+            if !grants::is_live(&self.db, grant, principal.user_id).await? {
+                return Err(AuthError::Revoked);
+            }
+            self.live.remember_grant(grant, principal.user_id, asked);
         }
         Ok(principal)
+    }
+
+    /// Revokes a grant and stops accepting its tokens in this process at
+    /// once (other processes are told by the database).
+    pub async fn revoke_grant(&self, grant: Uuid) -> Result<(), DbErr> {
+        grants::revoke(&self.db, grant).await?;
+        self.live.invalidate(&Invalidation::Grant(grant));
+        Ok(())
     }
 
     async fn authenticate_external(
         &self,
         external: &OidcVerifier,
         token: &str,
-    ) -> Result<Principal, Problem> {
+    ) -> Result<Principal, AuthError> {
         let claims = external.verify(token).await.map_err(|err| match err {
-            OidcError::Provider(_) | OidcError::InsecureIssuer(_) => Problem::unavailable(
-                "The identity provider could not be reached; retry shortly.",
-                err,
-            ),
-            other => Problem::unauthorized(
-                format!("{other} Obtain a new access token from the identity provider."),
-                true,
-            ),
+            OidcError::Provider(_) | OidcError::InsecureIssuer(_) => {
+                AuthError::ProviderUnreachable(err)
+            }
+            other => AuthError::External(other),
         })?;
-        let verified_email = claims
-            .email
-            .as_deref()
-            .filter(|_| claims.email_verified != Some(false))
-            .and_then(|email| users::EmailAddress::parse(email).ok());
-        let user = users::store::find_or_link_identity(
-            &self.db,
-            external.issuer(),
-            &claims.sub,
-            verified_email.as_ref(),
-        )
-        .await
-        .map_err(Problem::internal)?;
+        let issuer = external.issuer();
+        let user_id = match self.live.identity(issuer, &claims.sub) {
+            Recall::Known(user) => user,
+            Recall::Unknown(asked) => {
+                let verified_email = claims
+                    .email
+                    .as_deref()
+                    .filter(|_| claims.email_verified != Some(false))
+                    .and_then(|email| users::EmailAddress::parse(email).ok());
+                let user = users::store::find_or_link_identity(
+                    &self.db,
+                    issuer,
+                    &claims.sub,
+                    verified_email.as_ref(),
+                )
+                .await?;
+                self.live
+                    .remember_identity(issuer, &claims.sub, user.id, asked);
+                user.id
+            }
+        };
         Ok(Principal {
-            user_id: user.id,
+            user_id,
             scopes: ScopeSet::parse_lenient(&claims.scopes()),
             client_id: claims.azp.clone(),
             grant_id: None,

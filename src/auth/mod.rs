@@ -1,15 +1,19 @@
-//! Who is calling: access tokens (JWTs signed with Errand's own keys), the
-//! scopes they carry, and the extractor that turns a request into a
-//! [`Principal`] or a 401/403 problem.
+//! The resource-server side: who is calling. Access tokens (JWTs signed with
+//! Errand's own keys) and the grants they are issued under, the scopes they
+//! carry, the revocation check, an external identity provider's tokens, and
+//! the extractor that turns a request into a [`Principal`] or a 401/403
+//! problem. Imports nothing from `oauth`, which builds on it.
 
 pub mod authenticator;
+pub mod grants;
 pub mod keys;
 pub mod oidc;
 pub mod principal;
+pub mod revocation;
 pub mod scope;
 pub mod token;
 
-pub use authenticator::Authenticator;
+pub use authenticator::{AuthError, Authenticator};
 pub use keys::{KeyError, KeyRing};
 pub use principal::{AnyScope, Authorized, Principal, TasksRead, TasksWrite};
 pub use scope::{Scope, ScopeSet};

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::{config::OidcSettings, oauth::clients::is_https_or_loopback};
+use crate::{config::OidcSettings, urls::is_https_or_loopback};
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 const LEEWAY_SECONDS: u64 = 30;
@@ -146,7 +146,14 @@ impl OidcVerifier {
     pub fn new(settings: &OidcSettings) -> Result<Self, OidcError> {
         let (issuer, audience) = (settings.issuer.as_str(), settings.audience.as_str());
         check_url(issuer)?;
-        crate::install_crypto_provider();
+        // reqwest would panic without one; say what is missing instead.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            return Err(OidcError::Provider(
+                "no TLS crypto provider is installed; call errand::install_crypto_provider() \
+                 when the process starts"
+                    .to_owned(),
+            ));
+        }
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .build()
@@ -268,6 +275,8 @@ mod tests {
 
     #[test]
     fn the_issuer_must_be_https_unless_loopback() {
+        // What `main` does when the process starts.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let new =
             |issuer: &str| OidcVerifier::new(&OidcSettings::new(issuer.into(), "errand".into()));
         assert!(new("https://login.example.com").is_ok());

@@ -12,7 +12,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{Authenticator, Scope, ScopeSet};
+use super::{AuthError, Authenticator, Scope, ScopeSet, TokenError};
 use crate::problem::Problem;
 
 /// The name of the one security scheme in the OpenAPI documents.
@@ -122,6 +122,36 @@ fn bearer_token(req: &Request) -> Result<&str, Problem> {
     }
 }
 
+/// How a refused token is explained to the caller.
+impl From<AuthError> for Problem {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Token(TokenError::Signing) | AuthError::Database(_) => {
+                Problem::internal(err)
+            }
+            AuthError::Token(err) => Problem::unauthorized(
+                format!(
+                    "{err} Obtain a new access token and send it as `Authorization: Bearer <token>`."
+                ),
+                true,
+            ),
+            AuthError::Revoked => Problem::unauthorized(
+                "The access token has been revoked, or the account or app it was issued to no \
+                 longer exists. Sign in again.",
+                true,
+            ),
+            AuthError::External(err) => Problem::unauthorized(
+                format!("{err} Obtain a new access token from the identity provider."),
+                true,
+            ),
+            AuthError::ProviderUnreachable(err) => Problem::unavailable(
+                "The identity provider could not be reached; retry shortly.",
+                err,
+            ),
+        }
+    }
+}
+
 impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
 
@@ -144,7 +174,10 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
         let authenticator = req
             .data::<Authenticator>()
             .ok_or_else(|| Problem::internal("Authenticator missing from the request data"))?;
-        let principal = authenticator.authenticate(bearer_token(req)?).await?;
+        let principal = authenticator
+            .authenticate(bearer_token(req)?)
+            .await
+            .map_err(Problem::from)?;
         if let Some(scope) = S::SCOPE
             && !principal.scopes.contains(scope)
         {

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{KeyRing, ScopeSet, principal::Principal};
-use crate::{config::PublicUrl, problem::Problem};
+use crate::config::PublicUrl;
 
 /// Clock skew tolerated between the issuer and this server.
 const LEEWAY_SECONDS: u64 = 30;
@@ -105,20 +105,6 @@ pub enum TokenError {
     InvalidSubject,
     #[error("Could not sign the access token.")]
     Signing,
-}
-
-impl From<TokenError> for Problem {
-    fn from(err: TokenError) -> Self {
-        if err == TokenError::Signing {
-            return Problem::internal(err);
-        }
-        Problem::unauthorized(
-            format!(
-                "{err} Obtain a new access token and send it as `Authorization: Bearer <token>`."
-            ),
-            true,
-        )
-    }
 }
 
 impl TokenService {

@@ -16,11 +16,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{
-    entity::{session, throttle},
-    secrets::{self, SecretError},
-};
+use super::entity::{session, throttle};
 use crate::{
+    secrets::{self, SecretError},
     timestamp::{from_now, span},
     users::{self, EmailAddress},
 };

@@ -11,12 +11,11 @@ use sea_orm::{
 use url::Url;
 use uuid::Uuid;
 
-use super::{
-    entity::client,
-    secrets::{self, SecretError},
-};
+use super::entity::client;
 use crate::{
     auth::ScopeSet,
+    secrets::{self, SecretError},
+    urls::is_https_or_loopback,
     users::{self, EmailAddress},
 };
 
@@ -126,26 +125,6 @@ pub fn gpt_redirect_uris(gpt_id: &str) -> Result<Vec<String>, ClientError> {
         .iter()
         .map(|origin| format!("{origin}/aip/{gpt_id}/oauth/callback"))
         .collect())
-}
-
-/// Whether the host is this machine: plain http is acceptable only there.
-pub fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(domain)) => domain == "localhost",
-        None => false,
-    }
-}
-
-/// https, or plain http to this machine: what Errand accepts for URLs it
-/// sends people or requests to.
-pub fn is_https_or_loopback(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => is_loopback_host(url),
-        _ => false,
-    }
 }
 
 /// A redirect URI must be absolute, https (or http to a loopback host, for
@@ -293,7 +272,7 @@ pub async fn delete(db: &DatabaseConnection, id: &str) -> Result<(), ClientError
         .exec(&txn)
         .await?;
     if let Some(user) = row.service_user_id {
-        users::entity::Entity::delete_by_id(user).exec(&txn).await?;
+        users::store::delete(&txn, user).await?;
     }
     txn.commit().await?;
     Ok(())

@@ -1,7 +1,7 @@
-//! OAuth rows as stored; only this module's stores touch them.
+//! The authorization server's rows; only `oauth` reads or writes them.
 
 macro_rules! plain_entity {
-    ($module:ident, $table:literal, { $($(#[$meta:meta])* pub $field:ident: $ty:ty,)+ }) => {
+    ($module:ident, table_name = $table:literal, { $($(#[$meta:meta])* pub $field:ident: $ty:ty,)+ }) => {
         pub mod $module {
             use sea_orm::entity::prelude::*;
 
@@ -19,7 +19,7 @@ macro_rules! plain_entity {
     };
 }
 
-plain_entity!(client, "oauth_clients", {
+plain_entity!(client, table_name = "oauth_clients", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub name: String,
@@ -31,17 +31,7 @@ plain_entity!(client, "oauth_clients", {
     pub created_at: DateTimeUtc,
 });
 
-plain_entity!(grant, "oauth_grants", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub client_id: Option<String>,
-    pub scopes: String,
-    pub created_at: DateTimeUtc,
-    pub revoked_at: Option<DateTimeUtc>,
-});
-
-plain_entity!(code, "oauth_codes", {
+plain_entity!(code, table_name = "oauth_codes", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub code_hash: String,
     pub client_id: String,
@@ -54,7 +44,7 @@ plain_entity!(code, "oauth_codes", {
     pub grant_id: Option<Uuid>,
 });
 
-plain_entity!(refresh_token, "oauth_refresh_tokens", {
+plain_entity!(refresh_token, table_name = "oauth_refresh_tokens", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub token_hash: String,
     pub grant_id: Uuid,
@@ -63,7 +53,7 @@ plain_entity!(refresh_token, "oauth_refresh_tokens", {
     pub used_at: Option<DateTimeUtc>,
 });
 
-plain_entity!(consent, "oauth_consents", {
+plain_entity!(consent, table_name = "oauth_consents", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
@@ -72,24 +62,24 @@ plain_entity!(consent, "oauth_consents", {
     pub created_at: DateTimeUtc,
 });
 
-plain_entity!(session, "web_sessions", {
+plain_entity!(session, table_name = "web_sessions", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id_hash: String,
     pub user_id: Uuid,
     pub expires_at: DateTimeUtc,
 });
 
-plain_entity!(throttle, "sign_in_throttle", {
+plain_entity!(throttle, table_name = "sign_in_throttle", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     pub failures: i32,
     pub window_started_at: DateTimeUtc,
 });
 
-plain_entity!(identity, "user_identities", {
+plain_entity!(csrf_key, table_name = "oauth_csrf_keys", {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub issuer: String,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub subject: String,
-    pub user_id: Uuid,
+    pub id: String,
+    /// 32 random bytes, base64.
+    pub key: String,
+    pub created_at: DateTimeUtc,
 });

@@ -1,67 +1,16 @@
-//! The sign-in, sign-up, consent and error pages: server-rendered HTML with
-//! no external assets, readable on a phone, labelled for screen readers.
+//! The sign-in, sign-up, consent and error pages: askama templates under
+//! `templates/oauth/`, checked at compile time and HTML-escaped by default,
+//! with no external assets, readable on a phone, labelled for screen readers.
+//! Every page is sent with [`page_response`]'s security headers.
 
+use askama::Template;
+use poem::{
+    Response,
+    http::{HeaderValue, StatusCode, header},
+};
+
+use super::accounts::MIN_PASSWORD_CHARS;
 use crate::auth::Scope;
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-const STYLE: &str = "\
-*{box-sizing:border-box}\
-body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;background:#f6f8fa}\
-main{max-width:26rem;margin:2rem auto;padding:1.5rem;background:#fff;border:1px solid #d0d7de;border-radius:12px}\
-h1{font-size:1.4rem;margin:0 0 1rem}\
-label{display:block;font-weight:600;margin:1rem 0 .25rem}\
-input[type=email],input[type=password]{width:100%;padding:.7rem;font-size:1rem;border:1px solid #8c959f;border-radius:8px}\
-button{width:100%;margin-top:1.25rem;padding:.75rem;font-size:1rem;font-weight:600;border:0;border-radius:8px;background:#1f6feb;color:#fff;cursor:pointer}\
-button.secondary{background:#eaeef2;color:#1f2328}\
-button:focus,input:focus,a:focus{outline:3px solid #fb8500;outline-offset:2px}\
-.error{padding:.75rem;border-radius:8px;background:#ffebe9;border:1px solid #ff8182}\
-.hint{color:#57606a;font-size:.9rem}\
-ul{padding-left:1.2rem}\
-@media (max-width:30rem){main{margin:0;border:0;border-radius:0;min-height:100vh}}";
-
-fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Errand</title><style>{STYLE}</style></head>\
-         <body><main>{body}</main></body></html>",
-        title = escape(title),
-    )
-}
-
-fn error_box(message: Option<&str>) -> String {
-    message
-        .map(|m| {
-            format!(
-                "<p class=\"error\" role=\"alert\" id=\"form-error\">{}</p>",
-                escape(m)
-            )
-        })
-        .unwrap_or_default()
-}
-
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        escape(name),
-        escape(value)
-    )
-}
 
 /// What a sign-in or sign-up form posts besides the credentials.
 pub struct FormContext<'a> {
@@ -72,69 +21,40 @@ pub struct FormContext<'a> {
     pub client_name: Option<&'a str>,
 }
 
-fn described_by(error: Option<&str>) -> &'static str {
-    if error.is_some() {
-        " aria-describedby=\"form-error\""
-    } else {
-        ""
+#[derive(Template)]
+#[template(path = "oauth/sign_in.html")]
+pub struct SignIn<'a> {
+    pub form: FormContext<'a>,
+    /// The email to show again after a failed attempt.
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "oauth/sign_up.html")]
+pub struct SignUp<'a> {
+    pub form: FormContext<'a>,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub min_password_chars: usize,
+}
+
+impl<'a> SignUp<'a> {
+    pub fn new(form: FormContext<'a>, email: &'a str, error: Option<&'a str>) -> Self {
+        Self {
+            form,
+            email,
+            error,
+            min_password_chars: MIN_PASSWORD_CHARS,
+        }
     }
 }
 
-pub fn sign_in(ctx: &FormContext<'_>, email: &str, error: Option<&str>) -> String {
-    let intro = ctx
-        .client_name
-        .map(|name| {
-            format!(
-                "<p>Sign in to connect <strong>{}</strong> to your tasks.</p>",
-                escape(name)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>Sign in to Errand</h1>{intro}{error}\
-         <form method=\"post\" action=\"/oauth/sign-in\" novalidate>\
-         {csrf}{return_to}\
-         <label for=\"email\">Email</label>\
-         <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{email}\"{described}>\
-         <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{described}>\
-         <button type=\"submit\">Sign in</button></form>\
-         <p class=\"hint\">New to Errand? <a href=\"/oauth/sign-up?return_to={return_to_q}\">Create an account</a></p>",
-        error = error_box(error),
-        csrf = hidden("csrf", ctx.csrf),
-        return_to = hidden("return_to", ctx.return_to),
-        email = escape(email),
-        described = described_by(error),
-        return_to_q = escape(&url_encode(ctx.return_to)),
-    );
-    layout("Sign in", &body)
-}
-
-pub fn sign_up(ctx: &FormContext<'_>, email: &str, error: Option<&str>) -> String {
-    let body = format!(
-        "<h1>Create your Errand account</h1>{error}\
-         <form method=\"post\" action=\"/oauth/sign-up\" novalidate>\
-         {csrf}{return_to}\
-         <label for=\"email\">Email</label>\
-         <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required value=\"{email}\"{described}>\
-         <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required \
-          minlength=\"10\" aria-describedby=\"password-hint\">\
-         <p class=\"hint\" id=\"password-hint\">At least 10 characters.</p>\
-         <button type=\"submit\">Create account</button></form>\
-         <p class=\"hint\">Already have an account? <a href=\"{back}\">Sign in</a></p>",
-        error = error_box(error),
-        csrf = hidden("csrf", ctx.csrf),
-        return_to = hidden("return_to", ctx.return_to),
-        email = escape(email),
-        described = described_by(error),
-        back = escape(ctx.return_to),
-    );
-    layout("Create account", &body)
-}
-
-/// The parameters of the authorization request the consent form carries back.
-pub struct ConsentContext<'a> {
+/// Asks the signed-in person to allow the app; the form carries the
+/// authorization request back.
+#[derive(Template)]
+#[template(path = "oauth/consent.html")]
+pub struct Consent<'a> {
     pub csrf: &'a str,
     pub client_name: &'a str,
     pub scopes: &'a [Scope],
@@ -143,48 +63,50 @@ pub struct ConsentContext<'a> {
     pub request: &'a [(&'a str, &'a str)],
 }
 
-pub fn consent(ctx: &ConsentContext<'_>) -> String {
-    let scopes: String = ctx
-        .scopes
-        .iter()
-        .map(|scope| format!("<li>{}</li>", escape(scope.description())))
-        .collect();
-    let carried: String = ctx
-        .request
-        .iter()
-        .map(|(name, value)| hidden(name, value))
-        .collect();
-    let body = format!(
-        "<h1>Allow {client} to use your Errand account?</h1>\
-         <p>Signed in as <strong>{email}</strong>.</p>\
-         <p id=\"scopes-label\"><strong>{client}</strong> will be able to:</p>\
-         <ul aria-labelledby=\"scopes-label\">{scopes}</ul>\
-         <form method=\"post\" action=\"/oauth/consent\">{csrf}{carried}\
-         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
-         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
-         </form>\
-         <p class=\"hint\">You can sign out of {client} at any time; it then loses access.</p>",
-        client = escape(ctx.client_name),
-        email = escape(ctx.email),
-        csrf = hidden("csrf", ctx.csrf),
-    );
-    layout("Allow access", &body)
-}
-
 /// A dead end: shown instead of redirecting when the request cannot be
 /// trusted (unknown client, unregistered redirect URI, forged form).
-pub fn error(title: &str, message: &str) -> String {
-    let body = format!(
-        "<h1>{}</h1><p role=\"alert\">{}</p><p class=\"hint\">Return to the app you came from and try connecting again.</p>",
-        escape(title),
-        escape(message)
-    );
-    layout(title, &body)
+#[derive(Template)]
+#[template(path = "oauth/error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
 }
 
-/// Percent-encodes a value for a query string.
-pub fn url_encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+/// A rendered page with the headers every sign-in page carries: never
+/// cached, never framed, no referrer, nothing loaded from elsewhere.
+pub fn page_response(status: StatusCode, page: &impl Template) -> Response {
+    let (status, html) = match page.render() {
+        Ok(html) => (status, html),
+        Err(err) => {
+            tracing::error!(error = %err, "rendering a page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>Errand</title><p>Errand could not show this page. Try again later.</p>"
+                    .to_owned(),
+            )
+        }
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html);
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    page_response(status, &ErrorPage { title, message })
 }
 
 #[cfg(test)]
@@ -193,30 +115,41 @@ mod tests {
 
     #[test]
     fn user_text_is_escaped() {
-        assert_eq!(
-            escape("<b>\"x\" & 'y'</b>"),
-            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
-        );
-        let page = error("Oops", "<script>alert(1)</script>");
-        assert!(!page.contains("<script>"));
+        let page = ErrorPage {
+            title: "Oops",
+            message: "<script>alert(1)</script> & \"quotes\"",
+        }
+        .render()
+        .unwrap();
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("&#60;script&#62;"), "{page}");
     }
 
     #[test]
-    fn inputs_have_labels() {
-        let page = sign_in(
-            &FormContext {
+    fn inputs_have_labels_and_errors_are_announced() {
+        let page = SignIn {
+            form: FormContext {
                 csrf: "c",
-                return_to: "/oauth/authorize?x=1",
-                client_name: Some("GPT"),
+                return_to: "/oauth/authorize?x=1&y=\"2\"",
+                client_name: Some("GPT <b>"),
             },
-            "",
-            Some("The email or password is incorrect."),
-        );
+            email: "",
+            error: Some("The email or password is incorrect."),
+        }
+        .render()
+        .unwrap();
         for id in ["email", "password"] {
-            assert!(page.contains(&format!("<label for=\"{id}\">")));
-            assert!(page.contains(&format!("id=\"{id}\"")));
+            assert!(page.contains(&format!("<label for=\"{id}\">")), "{page}");
+            assert!(page.contains(&format!("id=\"{id}\"")), "{page}");
         }
         assert!(page.contains("role=\"alert\""));
+        assert!(page.contains("aria-describedby=\"form-error\""));
         assert!(page.contains("name=\"viewport\""));
+        assert!(page.contains("GPT &#60;b&#62;"), "{page}");
+        // The sign-up link carries the authorization request, percent-encoded.
+        assert!(
+            page.contains("/oauth/sign-up?return_to=%2Foauth%2Fauthorize%3Fx%3D1%26y%3D%222%22"),
+            "{page}"
+        );
     }
 }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::{
     OAuthState,
     clients::{self, ClientAuthFailure, GrantType},
-    grants::{self, GrantError, IssuedTokens},
+    flows::{self, GrantError, IssuedTokens},
 };
 use crate::auth::{Scope, ScopeSet};
 
@@ -238,7 +238,7 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
     let form = read_form(req, body).await?;
     let client = authenticated_client(state, req, &form).await?;
     let grant_type = required(&form, "grant_type")?;
-    let tokens = state.authenticator.tokens();
+    let auth = &state.authenticator;
     let result = match grant_type {
         "authorization_code" => {
             if !client.allows(GrantType::AuthorizationCode) {
@@ -248,10 +248,10 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
                 ));
             }
             let requested = requested_scopes(&form)?;
-            grants::redeem_code(
+            flows::redeem_code(
                 &state.db,
-                tokens,
-                grants::CodeRedemption {
+                auth,
+                flows::CodeRedemption {
                     code: required(&form, "code")?,
                     client_id: &client.id,
                     redirect_uri: form.get("redirect_uri").map(String::as_str),
@@ -269,9 +269,9 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
                 ));
             }
             let requested = requested_scopes(&form)?;
-            grants::refresh(
+            flows::refresh(
                 &state.db,
-                tokens,
+                auth,
                 required(&form, "refresh_token")?,
                 &client.id,
                 requested.as_ref(),
@@ -301,7 +301,8 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
                 Some(requested) if !requested.is_empty() => requested,
                 _ => client.scopes.clone(),
             };
-            grants::client_credentials(&state.db, tokens, &client.id, service_user, &scopes).await?
+            flows::client_credentials(&state.db, auth.tokens(), &client.id, service_user, &scopes)
+                .await?
         }
         other => {
             return Err(OAuthError::new(
@@ -330,14 +331,9 @@ async fn revoke_inner(
     let form = read_form(req, body).await?;
     let client = authenticated_client(state, req, &form).await?;
     let presented = required(&form, "token")?;
-    grants::revoke_token(
-        &state.db,
-        state.authenticator.tokens(),
-        &client.id,
-        presented,
-    )
-    .await
-    .map_err(OAuthError::server)?;
+    flows::revoke_token(&state.db, &state.authenticator, &client.id, presented)
+        .await
+        .map_err(OAuthError::server)?;
     // RFC 7009 §2.2: 200 whether or not the token was known.
     Ok(Response::builder()
         .status(StatusCode::OK)

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::{
     config::PublicUrl,
-    server::{Apis, detached_apis},
+    operations::{self, Apis},
+    site::TITLE,
 };
 
 pub const FULL_DOCUMENT_FILE: &str = "openapi/errand.json";
@@ -22,12 +23,6 @@ pub const GPT_DOCUMENT_FILE: &str = "openapi/gpt-actions.json";
 /// not depend on where the generating machine listens.
 pub const COMMITTED_PUBLIC_URL: &str = "https://errand.example.com";
 
-/// Where the server publishes the documents and the interactive docs.
-pub const FULL_DOCUMENT_PATH: &str = "/openapi.json";
-pub const GPT_DOCUMENT_PATH: &str = "/openapi/gpt-actions.json";
-pub const DOCS_PATH: &str = "/docs";
-
-pub const TITLE: &str = "Errand";
 pub const DESCRIPTION: &str = "Tasks and reminders for a signed-in user: create, list, update, \
 complete and delete tasks, and see what is due by day in the user's time zone.";
 
@@ -69,7 +64,7 @@ impl Documents {
     /// The documents as committed under `openapi/`.
     pub fn committed() -> Result<Self, SpecError> {
         let url = PublicUrl::parse(COMMITTED_PUBLIC_URL)?;
-        Self::build(detached_apis(&url), &url)
+        Self::build(operations::detached(&url), &url)
     }
 
     pub fn render(document: &Value) -> String {

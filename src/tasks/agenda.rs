@@ -7,10 +7,30 @@ use chrono_tz::Tz;
 use poem_openapi::registry::MetaSchema;
 use serde::{Deserialize, Serialize};
 
+use super::domain::Task;
 use crate::{openapi_param, openapi_via_serde, timestamp::Timestamp, web::schema::shorten};
 
 /// How many days after today the agenda looks ahead.
 pub const UPCOMING_DAYS: u64 = 7;
+
+/// Most tasks listed per agenda section.
+pub const SECTION_LIMIT: u64 = 25;
+
+/// Open tasks in one part of the agenda: the soonest [`SECTION_LIMIT`] and
+/// how many there are in all.
+#[derive(Debug, Clone, Default)]
+pub struct Due {
+    pub tasks: Vec<Task>,
+    pub total: u64,
+}
+
+/// The agenda's three parts, as the store reads them.
+#[derive(Debug, Clone, Default)]
+pub struct Sections {
+    pub overdue: Due,
+    pub due_today: Due,
+    pub upcoming: Due,
+}
 
 /// An IANA time zone such as `Europe/Paris`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use super::{
     domain::{
         NewTask, NotesInput, Priority, Tag, Tags, TaskNumber, TaskPatch, TaskStatus, TaskTitle,
     },
-    listing::{ListQuery, PageLimit, RawCursor, SearchText, SortKey, StatusFilter},
-    store,
-    views::{AgendaSection, AgendaView, TaskPage, TaskSummary, TaskView},
+    listing::{self, ListQuery, PageLimit, RawCursor, SearchText, SortKey, StatusFilter},
+    store::{self, StoreError},
+    views::{AgendaView, TaskPage, TaskView},
 };
 use crate::{
     auth::{Authorized, Scope, TasksRead, TasksWrite},
@@ -24,13 +24,18 @@ use crate::{
     web::{ApiTag, Json, JsonBody, Path},
 };
 
-/// Most tasks shown per agenda section.
-const AGENDA_SECTION_LIMIT: u64 = 25;
-
-/// Characters of JSON a listing page stays under. ChatGPT drops action
-/// responses over 100,000 characters, so a page of long tasks ends early,
-/// with a cursor, rather than exceeding that.
-pub const PAGE_CHAR_BUDGET: usize = 95_000;
+/// How a store failure reaches the caller.
+impl From<StoreError> for Problem {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UnknownUser => Problem::unauthorized(
+                "The account this access token belongs to no longer exists. Sign in again.",
+                true,
+            ),
+            other => Problem::internal(other),
+        }
+    }
+}
 
 pub struct TasksApi {
     pub db: DatabaseConnection,
@@ -240,42 +245,16 @@ impl TasksApi {
             .map(|cursor| cursor.position_for(&query))
             .transpose()
             .map_err(|why| Problem::invalid_field("cursor", why))?;
-        let limit = limit.0.unwrap_or_default().get() as usize;
-        let mut tasks = store::list(
+        let limit = limit.0.unwrap_or_default();
+        let tasks = store::list(
             &self.db,
             auth.user_id,
             &query,
             after.as_ref(),
-            limit as u64 + 1,
+            listing::rows_for(limit),
         )
         .await?;
-        let more_in_store = tasks.len() > limit;
-        tasks.truncate(limit);
-
-        let mut page = Vec::with_capacity(tasks.len());
-        let mut used = 0;
-        let mut last_shown = None;
-        for task in tasks.iter() {
-            let summary = TaskSummary::from(task.clone());
-            let size = summary.json_chars_upper_bound() + 1;
-            if used + size > PAGE_CHAR_BUDGET && !page.is_empty() {
-                break;
-            }
-            used += size;
-            page.push(summary);
-            last_shown = Some(task);
-        }
-        let cut_short = page.len() < tasks.len();
-        let next_cursor = match last_shown {
-            Some(task) if more_in_store || cut_short => {
-                Some(RawCursor::after(task, &query).as_str().to_owned())
-            }
-            _ => None,
-        };
-        Ok(Json(TaskPage {
-            tasks: page,
-            next_cursor,
-        }))
+        Ok(Json(listing::page(tasks, limit, &query)))
     }
 
     /// Get a task
@@ -399,32 +378,7 @@ impl TasksApi {
     ) -> Result<Json<AgendaView>, Problem> {
         let zone = tz.0.unwrap_or_default();
         let window = AgendaWindow::at(zone.0, chrono::Utc::now());
-        let user = auth.user_id;
-        let (overdue, overdue_total) =
-            store::open_due_between(&self.db, user, None, window.now, AGENDA_SECTION_LIMIT).await?;
-        let (today, today_total) = store::open_due_between(
-            &self.db,
-            user,
-            Some(window.now),
-            window.end_of_today,
-            AGENDA_SECTION_LIMIT,
-        )
-        .await?;
-        let (upcoming, upcoming_total) = store::open_due_between(
-            &self.db,
-            user,
-            Some(window.end_of_today),
-            window.end_of_upcoming,
-            AGENDA_SECTION_LIMIT,
-        )
-        .await?;
-        Ok(Json(AgendaView {
-            timezone: zone.name().to_owned(),
-            now: window.now,
-            today: window.today.to_string(),
-            overdue: AgendaSection::new(&window, overdue, overdue_total),
-            due_today: AgendaSection::new(&window, today, today_total),
-            upcoming: AgendaSection::new(&window, upcoming, upcoming_total),
-        }))
+        let sections = store::agenda(&self.db, auth.user_id, &window).await?;
+        Ok(Json(AgendaView::new(zone, &window, sections)))
     }
 }

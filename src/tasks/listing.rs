@@ -12,10 +12,18 @@ use poem_openapi::registry::MetaSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::domain::{Tag, Task};
+use super::{
+    domain::{Tag, Task},
+    views::{TaskPage, TaskSummary},
+};
 use crate::{
     openapi_param, openapi_via_serde, string_enum, timestamp::Timestamp, web::schema::shorten,
 };
+
+/// Characters of JSON a listing page stays under. ChatGPT drops action
+/// responses over 100,000 characters, so a page of long tasks ends early,
+/// with a cursor, rather than exceeding that.
+pub const PAGE_CHAR_BUDGET: usize = 95_000;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -202,18 +210,52 @@ impl RawCursor {
         Ok(payload.p)
     }
 
-    /// The cursor that continues `query` after `task`.
-    pub fn after(task: &Task, query: &ListQuery) -> Self {
+    /// The cursor that continues `query` after `position`.
+    pub fn at(position: Position, query: &ListQuery) -> Self {
         let payload = CursorPayload {
             f: query.fingerprint(),
-            p: Position::of(task),
+            p: position,
         };
         let json = serde_json::to_vec(&payload).unwrap_or_default();
         Self(format!("{CURSOR_PREFIX}{}", URL_SAFE_NO_PAD.encode(json)))
     }
+}
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+/// How many tasks to read for a page of `limit`: the one beyond it says
+/// whether another page follows.
+pub fn rows_for(limit: PageLimit) -> u64 {
+    u64::from(limit.get()) + 1
+}
+
+/// The page of a listing from the tasks read for it ([`rows_for`]): at most
+/// `limit` of them, fewer if more would exceed [`PAGE_CHAR_BUDGET`], and the
+/// cursor that continues after the last one shown when any are left.
+pub fn page(mut tasks: Vec<Task>, limit: PageLimit, query: &ListQuery) -> TaskPage {
+    let limit = limit.get() as usize;
+    let more_in_store = tasks.len() > limit;
+    tasks.truncate(limit);
+    let available = tasks.len();
+    let mut shown = Vec::with_capacity(available);
+    let mut used = 0;
+    let mut last_shown = None;
+    for task in tasks {
+        let position = Position::of(&task);
+        let summary = TaskSummary::from(task);
+        let size = summary.json_chars_upper_bound() + 1;
+        if used + size > PAGE_CHAR_BUDGET && !shown.is_empty() {
+            break;
+        }
+        used += size;
+        shown.push(summary);
+        last_shown = Some(position);
+    }
+    let cut_short = shown.len() < available;
+    let next_cursor = last_shown
+        .filter(|_| more_in_store || cut_short)
+        .map(|position| RawCursor::at(position, query).0);
+    TaskPage {
+        tasks: shown,
+        next_cursor,
     }
 }
 
@@ -261,7 +303,7 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_for_its_own_query() {
         let q = query(StatusFilter::Open);
-        let cursor = RawCursor::after(&task(), &q);
+        let cursor = RawCursor::at(Position::of(&task()), &q);
         let position = cursor.position_for(&q).unwrap();
         assert_eq!(position.number, 7);
         assert_eq!(position.priority, 2);
@@ -269,7 +311,7 @@ mod tests {
 
     #[test]
     fn a_cursor_is_refused_for_other_filters() {
-        let cursor = RawCursor::after(&task(), &query(StatusFilter::Open));
+        let cursor = RawCursor::at(Position::of(&task()), &query(StatusFilter::Open));
         let err = cursor.position_for(&query(StatusFilter::All)).unwrap_err();
         assert!(err.contains("other filters"), "{err}");
     }

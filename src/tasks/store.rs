@@ -14,11 +14,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    agenda::{AgendaWindow, Due, SECTION_LIMIT, Sections},
     domain::{NewTask, Priority, Tags, Task, TaskNumber, TaskPatch, TaskStatus},
     entity::{task, task_tag},
     listing::{ListQuery, Position, SortKey, StatusFilter},
 };
-use crate::{db, patch::Change, problem::Problem, timestamp::Timestamp, users::entity as users};
+use crate::{db, patch::Change, timestamp::Timestamp, users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,26 +31,15 @@ pub enum StoreError {
     Database(#[from] DbErr),
 }
 
-impl From<StoreError> for Problem {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::UnknownUser => Problem::unauthorized(
-                "The account this access token belongs to no longer exists. Sign in again.",
-                true,
-            ),
-            other => Problem::internal(other),
-        }
-    }
-}
-
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// Creates a task with the user's next number. The counter row is locked by
-/// the increment until commit, so concurrent creates by one user queue up and
-/// get consecutive numbers; a failed create rolls the counter back.
+/// Creates a task with the user's next number (see
+/// `users::store::next_task_number` for why numbers never collide or skip).
 pub async fn create(db: &DatabaseConnection, user_id: Uuid, new: NewTask) -> Result<Task> {
     let txn = db::begin_write(db).await?;
-    let number = next_number(&txn, user_id).await?;
+    let number = users::store::next_task_number(&txn, user_id)
+        .await?
+        .ok_or(StoreError::UnknownUser)?;
     let now = Timestamp::now();
     let row = task::Model {
         id: Uuid::now_v7(),
@@ -76,21 +66,6 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, new: NewTask) -> Res
 
 fn tags_column(tags: &Tags) -> String {
     tags.to_strings().join(" ")
-}
-
-async fn next_number(txn: &impl ConnectionTrait, user_id: Uuid) -> Result<i64> {
-    let updated = users::Entity::update_many()
-        .col_expr(
-            users::Column::TaskCounter,
-            Expr::col(users::Column::TaskCounter).add(1),
-        )
-        .filter(users::Column::Id.eq(user_id))
-        .exec_with_returning(txn)
-        .await?;
-    updated
-        .first()
-        .map(|user| user.task_counter)
-        .ok_or(StoreError::UnknownUser)
 }
 
 async fn replace_tags(
@@ -307,15 +282,35 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
+/// The user's agenda at `window`: open tasks overdue, due today and due in
+/// the upcoming days.
+pub async fn agenda(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    window: &AgendaWindow,
+) -> Result<Sections> {
+    Ok(Sections {
+        overdue: open_due_between(db, user_id, None, window.now).await?,
+        due_today: open_due_between(db, user_id, Some(window.now), window.end_of_today).await?,
+        upcoming: open_due_between(
+            db,
+            user_id,
+            Some(window.end_of_today),
+            window.end_of_upcoming,
+        )
+        .await?,
+    })
+}
+
 /// Open tasks due in `[from, until)` (or before `until` when `from` is
-/// `None`), soonest first, at most `limit`, with the total count.
-pub async fn open_due_between(
+/// `None`), the soonest [`SECTION_LIMIT`] with the total count.
+async fn open_due_between(
     db: &DatabaseConnection,
     user_id: Uuid,
     from: Option<Timestamp>,
     until: Timestamp,
-    limit: u64,
-) -> Result<(Vec<Task>, u64)> {
+) -> Result<Due> {
+    let limit = SECTION_LIMIT;
     let mut select = owned_by(user_id)
         .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
         .filter(task::Column::DueAt.lt(until.as_utc()));
@@ -335,7 +330,7 @@ pub async fn open_due_between(
         select.count(db).await?
     };
     let tasks = rows.into_iter().map(to_task).collect::<Result<_>>()?;
-    Ok((tasks, total))
+    Ok(Due { tasks, total })
 }
 
 /// Applies a partial update. Returns `None` for an unknown task. A patch that

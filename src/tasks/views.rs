@@ -6,7 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{
-    agenda::AgendaWindow,
+    agenda::{AgendaWindow, Due, Sections, TimeZoneName},
     domain::{Priority, Task, TaskStatus},
 };
 use crate::timestamp::Timestamp;
@@ -166,7 +166,8 @@ pub struct AgendaSection {
 }
 
 impl AgendaSection {
-    pub fn new(window: &AgendaWindow, tasks: Vec<Task>, total: u64) -> Self {
+    pub fn new(window: &AgendaWindow, due: Due) -> Self {
+        let Due { tasks, total } = due;
         let tasks = tasks
             .into_iter()
             .filter_map(|task| {
@@ -204,6 +205,19 @@ pub struct AgendaView {
     pub due_today: AgendaSection,
     /// Open tasks due in the 7 days after today.
     pub upcoming: AgendaSection,
+}
+
+impl AgendaView {
+    pub fn new(zone: TimeZoneName, window: &AgendaWindow, sections: Sections) -> Self {
+        Self {
+            timezone: zone.name().to_owned(),
+            now: window.now,
+            today: window.today.to_string(),
+            overdue: AgendaSection::new(window, sections.overdue),
+            due_today: AgendaSection::new(window, sections.due_today),
+            upcoming: AgendaSection::new(window, sections.upcoming),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -288,7 +302,13 @@ mod tests {
             due_at: Some(Timestamp::now()),
             ..task
         };
-        let section = AgendaSection::new(&window, vec![dated], 4);
+        let section = AgendaSection::new(
+            &window,
+            Due {
+                tasks: vec![dated],
+                total: 4,
+            },
+        );
         same(&AgendaView {
             timezone: "Europe/Paris".into(),
             now: window.now,

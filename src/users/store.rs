@@ -1,13 +1,21 @@
+//! Users and their external identities. The only module that writes the
+//! `users` and `user_identities` tables; everyone else calls these functions.
+
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    sea_query::OnConflict,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
-use super::{EmailAddress, entity};
+use super::{
+    EmailAddress,
+    entity::{identity, user},
+};
 
-pub type User = entity::Model;
+pub type User = user::Model;
 
 /// The user with this email, created (without a password) if there is none
 /// yet. Safe under concurrent calls: the unique email decides, and the loser
@@ -27,8 +35,8 @@ pub async fn find_or_create(
         .ok_or_else(|| DbErr::RecordNotFound(format!("user {email} vanished after insert")))
 }
 
-fn new_row(email: &EmailAddress, password_hash: Option<String>) -> entity::ActiveModel {
-    entity::ActiveModel {
+fn new_row(email: &EmailAddress, password_hash: Option<String>) -> user::ActiveModel {
+    user::ActiveModel {
         id: Set(Uuid::now_v7()),
         email: Set(email.as_str().to_owned()),
         task_counter: Set(0),
@@ -43,9 +51,9 @@ pub async fn create(
     email: &EmailAddress,
     password_hash: Option<String>,
 ) -> Result<Option<User>, DbErr> {
-    let inserted = entity::Entity::insert(new_row(email, password_hash))
+    let inserted = user::Entity::insert(new_row(email, password_hash))
         .on_conflict(
-            OnConflict::column(entity::Column::Email)
+            OnConflict::column(user::Column::Email)
                 .do_nothing()
                 .to_owned(),
         )
@@ -71,52 +79,71 @@ pub async fn find_by_email(
     db: &impl ConnectionTrait,
     email: &EmailAddress,
 ) -> Result<Option<User>, DbErr> {
-    entity::Entity::find()
-        .filter(entity::Column::Email.eq(email.as_str()))
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email.as_str()))
         .one(db)
         .await
 }
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, DbErr> {
-    entity::Entity::find_by_id(id).one(db).await
+    user::Entity::find_by_id(id).one(db).await
+}
+
+/// Hands out the user's next task number (1, 2, 3…). Call it inside the
+/// transaction that creates the task: the increment locks the user's row
+/// until commit, so one user's concurrent creates queue up and get
+/// consecutive numbers, and a failed create gives its number back. `None`
+/// if there is no such user.
+pub async fn next_task_number(txn: &impl ConnectionTrait, id: Uuid) -> Result<Option<i64>, DbErr> {
+    let updated = user::Entity::update_many()
+        .col_expr(
+            user::Column::TaskCounter,
+            Expr::col(user::Column::TaskCounter).add(1),
+        )
+        .filter(user::Column::Id.eq(id))
+        .exec_with_returning(txn)
+        .await?;
+    Ok(updated.first().map(|user| user.task_counter))
 }
 
 /// Deletes a user with everything they own; their tokens stop working.
 /// `false` if there was no such user.
 pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
-    Ok(entity::Entity::delete_by_id(id)
-        .exec(db)
+    Ok(user::Entity::delete_by_id(id).exec(db).await?.rows_affected > 0)
+}
+
+/// The user an external identity provider's subject is linked to, if any.
+pub async fn find_by_identity(
+    db: &impl ConnectionTrait,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<User>, DbErr> {
+    let Some(link) = identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
+        .one(db)
         .await?
-        .rows_affected
-        > 0)
+    else {
+        return Ok(None);
+    };
+    find_by_id(db, link.user_id).await
 }
 
 /// The user an external identity provider's subject maps to, created on
 /// first sight. A verified email links to an existing account with that
 /// email; otherwise the user gets a placeholder address.
 pub async fn find_or_link_identity(
-    db: &sea_orm::DatabaseConnection,
+    db: &DatabaseConnection,
     issuer: &str,
     subject: &str,
     verified_email: Option<&EmailAddress>,
 ) -> Result<User, DbErr> {
-    use sea_orm::TransactionTrait;
-
-    use crate::oauth::entity::identity;
-
-    let linked = identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
-        .one(db)
-        .await?;
-    if let Some(link) = linked
-        && let Some(user) = find_by_id(db, link.user_id).await?
-    {
+    if let Some(user) = find_by_identity(db, issuer, subject).await? {
         return Ok(user);
     }
     let txn = db.begin().await?;
     let email = match verified_email {
         Some(email) => email.clone(),
         None => {
-            let digest = crate::oauth::secrets::digest(&format!("{issuer}\u{1f}{subject}"));
+            let digest = crate::secrets::digest(&format!("{issuer}\u{1f}{subject}"));
             let local: String = digest
                 .chars()
                 .filter(char::is_ascii_alphanumeric)

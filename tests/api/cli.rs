@@ -1,12 +1,12 @@
 //! The `errand` binary: `token` mints tokens that the running server accepts,
 //! `migrate` is repeatable, `openapi` prints the contract.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, me_turns};
 
 fn errand(app: &TestApp) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_errand"));
@@ -284,6 +284,16 @@ async fn a_deleted_users_token_stops_working() {
     let quinn = app.user("quinn@example.com").await;
     assert_eq!(app.me(&quinn.token).await.status(), StatusCode::OK);
     run_ok(&app, &["users", "delete", "quinn@example.com"]);
+    // Another process deleted it: the server hears of it within a second.
+    let refused = me_turns(
+        &app,
+        &app.address,
+        &quinn.token,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(1),
+    )
+    .await;
+    assert!(refused.is_some(), "still accepted a second after deletion");
     let response = app.me(&quinn.token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
@@ -322,7 +332,15 @@ async fn a_deleted_clients_tokens_stop_working() {
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(app.me(access).await.status(), StatusCode::OK);
     run_ok(&app, &["clients", "delete", &id]);
-    assert_eq!(app.me(access).await.status(), StatusCode::UNAUTHORIZED);
+    let refused = me_turns(
+        &app,
+        &app.address,
+        access,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(1),
+    )
+    .await;
+    assert!(refused.is_some(), "still accepted a second after deletion");
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@
 mod common;
 
 mod agenda;
+mod architecture;
 mod auth;
 mod browser;
 mod cli;
@@ -21,4 +22,5 @@ mod listing;
 mod oauth;
 mod oauth_common;
 mod oidc;
+mod revocation;
 mod tasks;

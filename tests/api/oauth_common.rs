@@ -185,13 +185,24 @@ pub fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// Decodes the character references an HTML escaper writes (named or
+/// numeric), `&amp;` last so that an escaped reference stays literal.
 fn unescape(value: &str) -> String {
-    value
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    [
+        ("&quot;", "\""),
+        ("&#34;", "\""),
+        ("&#39;", "'"),
+        ("&lt;", "<"),
+        ("&#60;", "<"),
+        ("&gt;", ">"),
+        ("&#62;", ">"),
+    ]
+    .iter()
+    .fold(value.to_owned(), |text, (reference, plain)| {
+        text.replace(reference, plain)
+    })
+    .replace("&#38;", "&")
+    .replace("&amp;", "&")
 }
 
 /// Every hidden input of a page, in order.

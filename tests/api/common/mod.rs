@@ -10,10 +10,9 @@
 use std::time::Duration;
 
 use errand::{
-    App,
-    auth::ScopeSet,
+    App, Background,
+    auth::{ScopeSet, grants},
     config::{AuthSettings, DatabaseSettings, PublicUrl},
-    oauth::grants,
     users::{self, EmailAddress},
 };
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -96,6 +95,7 @@ pub struct TestApp {
     pub client: Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    _background: Background,
     // Last: dropped after the server has stopped.
     _database: TestDatabase,
 }
@@ -125,6 +125,21 @@ impl TestApp {
             .await
             .expect("start errand");
         let endpoint = app.endpoint().expect("build endpoint");
+        let background = app.spawn_background();
+        // Wait for the revocation watcher: tests then see the steady state,
+        // and no connection is left half-open (mid-handshake) when the test
+        // ends and its runtime stops, which would hold up PostgreSQL's
+        // DROP DATABASE for every other test until the server gives up.
+        for _ in 0..300 {
+            if app.authenticator.live_cache().is_trusted() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            app.authenticator.live_cache().is_trusted(),
+            "the revocation watcher did not start"
+        );
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             errand::server::serve(
@@ -145,6 +160,7 @@ impl TestApp {
             client: Client::builder().no_proxy().build().expect("http client"),
             shutdown: Some(shutdown),
             server: Some(server),
+            _background: background,
             _database: database,
         }
     }
@@ -355,4 +371,136 @@ pub fn fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Another Errand process (`errand serve`, the real binary) on a
+/// [`TestApp`]'s database and public URL: a second replica behind the same
+/// address. Its log lines (JSON) are collected so a test can wait for one.
+pub struct Replica {
+    pub address: String,
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Replica {
+    pub async fn start(app: &TestApp) -> Self {
+        use std::io::BufRead;
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_errand"))
+            .env_clear()
+            .env("ERRAND_DATABASE_URL", &app.database_url)
+            .env("ERRAND_PUBLIC_URL", &app.address)
+            .env("ERRAND_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ERRAND_LOG_FORMAT", "json")
+            .env("ERRAND_LOG", "warn,errand::auth::revocation=debug")
+            .arg("serve")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(value) = serde_json::from_str(&line) {
+                    lines.lock().unwrap().push(value);
+                }
+            }
+        });
+        let replica = Self {
+            address: format!("http://127.0.0.1:{port}"),
+            child,
+            log,
+        };
+        // Generous: a debug build on a busy two-core machine can take a while.
+        for _ in 0..300 {
+            if let Ok(response) = app
+                .client
+                .get(format!("{}/readyz", replica.address))
+                .send()
+                .await
+                && response.status() == StatusCode::OK
+            {
+                return replica;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the replica never became ready");
+    }
+
+    /// Waits (at most 30 s) until the replica has logged `message` `times` times.
+    pub async fn logged(&self, message: &str, times: usize) {
+        for _ in 0..300 {
+            let seen = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|line| line["message"] == message)
+                .count();
+            if seen >= times {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the replica did not log {message:?} {times} times");
+    }
+
+    /// The status of `GET /v1/me` with `token` on this replica.
+    pub async fn me(&self, app: &TestApp, token: &str) -> StatusCode {
+        app.client
+            .get(format!("{}/v1/me", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `GET /v1/me` with `token` on `address` until it answers `status`;
+/// returns how long that took, or `None` if it did not within `limit`.
+pub async fn me_turns(
+    app: &TestApp,
+    address: &str,
+    token: &str,
+    status: StatusCode,
+    limit: Duration,
+) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        let answer = app
+            .client
+            .get(format!("{address}/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if answer == status {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Whether the tests run on PostgreSQL (`ERRAND_TEST_DATABASE_URL`).
+pub fn on_postgres() -> bool {
+    std::env::var("ERRAND_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
 }

@@ -1,9 +1,7 @@
-//! Grants, authorization codes and refresh tokens.
+//! The grant types (RFC 6749, RFC 9700): authorization codes, refresh
+//! tokens and client credentials exchanged for access tokens, and revocation.
 //!
-//! A grant is one authorization: a user allowed a client some scopes (or a
-//! client acts as its service user, or a developer minted a token). Access
-//! tokens name their grant, so revoking it revokes them; refresh tokens
-//! rotate within it. The rules (RFC 6749, RFC 9700):
+//! Every access token names a grant (`auth::grants`); the rules here are:
 //! * a code is single-use, lives 10 minutes, and is bound to its client, its
 //!   redirect URI and its PKCE challenge; presenting a used code again
 //!   revokes the grant it produced;
@@ -16,16 +14,14 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
+    QueryFilter, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
-use super::{
-    entity::{code, grant, refresh_token},
-    secrets::{self, SecretError},
-};
+use super::entity::{code, refresh_token};
 use crate::{
-    auth::{ScopeSet, TokenError, TokenService},
+    auth::{Authenticator, ScopeSet, TokenError, TokenService, grants},
+    secrets::{self, SecretError},
     timestamp::from_now,
 };
 
@@ -58,26 +54,6 @@ pub struct IssuedTokens {
     pub scopes: ScopeSet,
 }
 
-async fn create_grant(
-    db: &impl ConnectionTrait,
-    user_id: Uuid,
-    client_id: Option<&str>,
-    scopes: &ScopeSet,
-) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
-    grant::Entity::insert(grant::ActiveModel {
-        id: Set(id),
-        user_id: Set(user_id),
-        client_id: Set(client_id.map(str::to_owned)),
-        scopes: Set(scopes.to_string()),
-        created_at: Set(Utc::now()),
-        revoked_at: Set(None),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(id)
-}
-
 async fn new_refresh_token(
     db: &impl ConnectionTrait,
     grant_id: Uuid,
@@ -93,48 +69,6 @@ async fn new_refresh_token(
     .exec_without_returning(db)
     .await?;
     Ok(token)
-}
-
-pub async fn revoke_grant(db: &impl ConnectionTrait, grant_id: Uuid) -> Result<(), DbErr> {
-    grant::Entity::update_many()
-        .col_expr(grant::Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(grant::Column::Id.eq(grant_id))
-        .filter(grant::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Whether tokens issued under `grant_id` to `user_id` still work: the grant
-/// exists (its user and client do) and was not revoked. One indexed lookup,
-/// made on every authenticated request.
-pub async fn is_live(
-    db: &DatabaseConnection,
-    grant_id: Uuid,
-    user_id: Uuid,
-) -> Result<bool, DbErr> {
-    Ok(grant::Entity::find_by_id(grant_id)
-        .select_only()
-        .column(grant::Column::Id)
-        .filter(grant::Column::UserId.eq(user_id))
-        .filter(grant::Column::RevokedAt.is_null())
-        .into_tuple::<Uuid>()
-        .one(db)
-        .await?
-        .is_some())
-}
-
-/// A development token for `user` (the `errand token` command), under a
-/// grant of its own so that it can be revoked like any other.
-pub async fn developer_token(
-    db: &DatabaseConnection,
-    tokens: &TokenService,
-    user_id: Uuid,
-    scopes: &ScopeSet,
-    lifetime: Duration,
-) -> Result<String, GrantError> {
-    let grant_id = create_grant(db, user_id, None, scopes).await?;
-    Ok(tokens.mint(user_id, scopes, lifetime, None, grant_id)?)
 }
 
 /// A client's access token under `grant_id`, with the refresh token (if any)
@@ -221,7 +155,7 @@ pub struct CodeRedemption<'a> {
 /// Exchanges a code for tokens (the `authorization_code` grant).
 pub async fn redeem_code(
     db: &DatabaseConnection,
-    tokens: &TokenService,
+    auth: &Authenticator,
     redemption: CodeRedemption<'_>,
 ) -> Result<IssuedTokens, GrantError> {
     let hash = secrets::digest(redemption.code);
@@ -239,7 +173,7 @@ pub async fn redeem_code(
         // A replayed code: whoever holds it, the tokens it produced are no
         // longer trustworthy.
         if let Some(grant_id) = row.grant_id {
-            revoke_grant(db, grant_id).await?;
+            auth.revoke_grant(grant_id).await?;
         }
         return Err(GrantError::InvalidGrant(
             "the authorization code was already used; the tokens issued for it are revoked",
@@ -281,7 +215,7 @@ pub async fn redeem_code(
     let granted = ScopeSet::parse_lenient(&row.scopes);
     let scopes = narrowed(&granted, redemption.requested)?;
     let txn = db.begin().await?;
-    let grant_id = create_grant(&txn, row.user_id, Some(&row.client_id), &scopes).await?;
+    let grant_id = grants::create(&txn, row.user_id, Some(&row.client_id), &scopes).await?;
     // Claim the code atomically: of two concurrent redemptions only one
     // updates the row; the other sees a used code.
     let claimed = code::Entity::update_many()
@@ -300,7 +234,7 @@ pub async fn redeem_code(
     let refresh = new_refresh_token(&txn, grant_id).await?;
     txn.commit().await?;
     issue(
-        tokens,
+        auth.tokens(),
         row.user_id,
         &row.client_id,
         grant_id,
@@ -313,7 +247,7 @@ pub async fn redeem_code(
 /// (the `refresh_token` grant). `requested` may narrow the scopes, never widen.
 pub async fn refresh(
     db: &DatabaseConnection,
-    tokens: &TokenService,
+    auth: &Authenticator,
     presented: &str,
     client_id: &str,
     requested: Option<&ScopeSet>,
@@ -325,7 +259,7 @@ pub async fn refresh(
     else {
         return Err(GrantError::InvalidGrant("the refresh token is not valid"));
     };
-    let Some(family) = grant::Entity::find_by_id(row.grant_id).one(db).await? else {
+    let Some(family) = grants::find(db, row.grant_id).await? else {
         return Err(GrantError::InvalidGrant("the refresh token is not valid"));
     };
     if family.client_id.as_deref() != Some(client_id) {
@@ -333,13 +267,13 @@ pub async fn refresh(
             "the refresh token was issued to another client",
         ));
     }
-    if family.revoked_at.is_some() {
+    if family.revoked {
         return Err(GrantError::InvalidGrant(
             "the refresh token has been revoked; sign in again",
         ));
     }
     if row.used_at.is_some() {
-        revoke_grant(db, family.id).await?;
+        auth.revoke_grant(family.id).await?;
         return Err(GrantError::InvalidGrant(
             "the refresh token was already used; every token of this sign-in is now revoked",
         ));
@@ -349,8 +283,7 @@ pub async fn refresh(
             "the refresh token has expired; sign in again",
         ));
     }
-    let granted = ScopeSet::parse_lenient(&family.scopes);
-    let scopes = narrowed(&granted, requested)?;
+    let scopes = narrowed(&family.scopes, requested)?;
     let txn = db.begin().await?;
     let claimed = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(Utc::now()))
@@ -360,7 +293,7 @@ pub async fn refresh(
         .await?;
     if claimed.rows_affected != 1 {
         txn.rollback().await?;
-        revoke_grant(db, family.id).await?;
+        auth.revoke_grant(family.id).await?;
         return Err(GrantError::InvalidGrant(
             "the refresh token was already used; every token of this sign-in is now revoked",
         ));
@@ -368,7 +301,7 @@ pub async fn refresh(
     let next = new_refresh_token(&txn, family.id).await?;
     txn.commit().await?;
     issue(
-        tokens,
+        auth.tokens(),
         family.user_id,
         client_id,
         family.id,
@@ -387,16 +320,10 @@ pub async fn client_credentials(
     service_user: Uuid,
     scopes: &ScopeSet,
 ) -> Result<IssuedTokens, GrantError> {
-    let existing = grant::Entity::find()
-        .filter(grant::Column::ClientId.eq(client_id))
-        .filter(grant::Column::UserId.eq(service_user))
-        .filter(grant::Column::Scopes.eq(scopes.to_string()))
-        .filter(grant::Column::RevokedAt.is_null())
-        .one(db)
-        .await?;
+    let existing = grants::find_live_for_client(db, client_id, service_user, scopes).await?;
     let grant_id = match existing {
-        Some(grant) => grant.id,
-        None => create_grant(db, service_user, Some(client_id), scopes).await?,
+        Some(id) => id,
+        None => grants::create(db, service_user, Some(client_id), scopes).await?,
     };
     issue(
         tokens,
@@ -412,7 +339,7 @@ pub async fn client_credentials(
 /// it belongs to `client_id`. Unknown tokens are not an error.
 pub async fn revoke_token(
     db: &DatabaseConnection,
-    tokens: &TokenService,
+    auth: &Authenticator,
     client_id: &str,
     token: &str,
 ) -> Result<(), DbErr> {
@@ -423,68 +350,16 @@ pub async fn revoke_token(
         Some(row) => Some(row.grant_id),
         // Expired access tokens may still be revoked, so only the signature
         // and issuer are checked here.
-        None => tokens.grant_of(token),
+        None => auth.tokens().grant_of(token),
     };
     let Some(grant_id) = grant_id else {
         return Ok(());
     };
-    let owned = grant::Entity::find_by_id(grant_id)
-        .filter(grant::Column::ClientId.eq(client_id))
-        .one(db)
-        .await?;
-    if owned.is_some() {
-        revoke_grant(db, grant_id).await?;
+    let owned = grants::find(db, grant_id)
+        .await?
+        .is_some_and(|grant| grant.client_id.as_deref() == Some(client_id));
+    if owned {
+        auth.revoke_grant(grant_id).await?;
     }
-    Ok(())
-}
-
-/// Whether the user already allowed `client_id` every one of `scopes`.
-pub async fn has_consent(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    client_id: &str,
-    scopes: &ScopeSet,
-) -> Result<bool, DbErr> {
-    use super::entity::consent;
-    let Some(row) = consent::Entity::find_by_id((user_id, client_id.to_owned()))
-        .one(db)
-        .await?
-    else {
-        return Ok(false);
-    };
-    let allowed = ScopeSet::parse_lenient(&row.scopes);
-    Ok(scopes.iter().all(|scope| allowed.contains(scope)))
-}
-
-/// Remembers that the user allowed `scopes` (added to what they allowed before).
-pub async fn remember_consent(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    client_id: &str,
-    scopes: &ScopeSet,
-) -> Result<(), DbErr> {
-    use super::entity::consent;
-    let earlier = consent::Entity::find_by_id((user_id, client_id.to_owned()))
-        .one(db)
-        .await?
-        .map(|row| ScopeSet::parse_lenient(&row.scopes))
-        .unwrap_or_default();
-    let all: ScopeSet = earlier.iter().chain(scopes.iter()).collect();
-    consent::Entity::insert(consent::ActiveModel {
-        user_id: Set(user_id),
-        client_id: Set(client_id.to_owned()),
-        scopes: Set(all.to_string()),
-        created_at: Set(Utc::now()),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::columns([
-            consent::Column::UserId,
-            consent::Column::ClientId,
-        ])
-        .update_columns([consent::Column::Scopes, consent::Column::CreatedAt])
-        .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
     Ok(())
 }

@@ -1,0 +1,353 @@
+//! The handlers: `GET /oauth/authorize`, the sign-in and sign-up forms, and
+//! the consent decision. Each checks what it was sent (`request`, `session`)
+//! and then does one thing.
+
+use poem::{
+    Request, Response, handler,
+    http::StatusCode,
+    web::{Data, Form, Query},
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    request::{self, Authorization, AuthorizeParams},
+    session::{self, AUTHORIZE_PATH},
+};
+use crate::{
+    auth::Scope,
+    oauth::{
+        OAuthState, accounts,
+        accounts::AccountError,
+        clients, consent, flows,
+        pages::{self, FormContext},
+    },
+    users,
+};
+
+fn internal_error(err: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %err, "authorization flow failed");
+    pages::error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Errand could not handle the request. Try again later.",
+    )
+}
+
+/// Issues a code for an approved authorization and sends the browser back.
+async fn approve(state: &OAuthState, auth: &Authorization, user_id: Uuid) -> Response {
+    let code = flows::issue_code(
+        &state.db,
+        flows::CodeRequest {
+            client_id: &auth.client.id,
+            user_id,
+            redirect_uri: &auth.redirect_uri,
+            scopes: &auth.scopes,
+            code_challenge: auth.code_challenge.as_deref(),
+        },
+    )
+    .await;
+    match code {
+        Ok(code) => auth.redirect_back(&[("code", code.as_str())]),
+        Err(err) => internal_error(err),
+    }
+}
+
+async fn consent_page(
+    req: &Request,
+    state: &OAuthState,
+    auth: &Authorization,
+    params: &AuthorizeParams,
+    user_id: Uuid,
+) -> Response {
+    let email = match users::store::find_by_id(&state.db, user_id).await {
+        Ok(Some(user)) => user.email,
+        Ok(None) => {
+            return pages::error_page(
+                StatusCode::UNAUTHORIZED,
+                "Signed out",
+                "Your account no longer exists.",
+            );
+        }
+        Err(err) => return internal_error(err),
+    };
+    let scopes: Vec<Scope> = auth.scopes.iter().collect();
+    pages::page_response(
+        StatusCode::OK,
+        &pages::Consent {
+            csrf: session::csrf_token(req),
+            client_name: &auth.client.name,
+            scopes: &scopes,
+            email: &email,
+            request: &params.pairs(),
+        },
+    )
+}
+
+#[handler]
+pub async fn authorize(
+    req: &Request,
+    Query(params): Query<AuthorizeParams>,
+    Data(state): Data<&OAuthState>,
+) -> Response {
+    let auth = match request::validate(state, &params).await {
+        Ok(auth) => auth,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Some(user_id) = session::signed_in_user(req, state).await else {
+        let return_to = format!("{AUTHORIZE_PATH}?{}", params.query());
+        return pages::page_response(
+            StatusCode::OK,
+            &pages::SignIn {
+                form: FormContext {
+                    csrf: session::csrf_token(req),
+                    return_to: &return_to,
+                    client_name: Some(&auth.client.name),
+                },
+                email: "",
+                error: None,
+            },
+        );
+    };
+    match consent::covers(&state.db, user_id, &auth.client.id, &auth.scopes).await {
+        Ok(true) => approve(state, &auth, user_id).await,
+        Ok(false) => consent_page(req, state, &auth, &params, user_id).await,
+        Err(err) => internal_error(err),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CredentialsForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+fn account_error_status(err: &AccountError) -> StatusCode {
+    match err {
+        AccountError::BadCredentials => StatusCode::UNAUTHORIZED,
+        AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AccountError::InvalidInput(_) | AccountError::NotCreated => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn account_error_message(err: &AccountError) -> String {
+    match err {
+        AccountError::Secret(_) | AccountError::Database(_) => {
+            tracing::error!(error = %err, "sign-in failed");
+            "Errand could not handle the request. Try again later.".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A sign-in or sign-up form whose `return_to` is not an authorization request.
+fn nowhere_to_return() -> Response {
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "Nowhere to return to",
+        "Start from the app you want to connect.",
+    )
+}
+
+/// The `return_to` of a credentials form that came from Errand's own page,
+/// or the page to show instead.
+fn accepted_form<'f>(req: &Request, form: &'f CredentialsForm) -> Result<&'f str, Box<Response>> {
+    if !session::csrf_ok(req, &form.csrf) {
+        return Err(Box::new(session::forged()));
+    }
+    session::safe_return_to(&form.return_to).ok_or_else(|| Box::new(nowhere_to_return()))
+}
+
+/// The name of the app an authorization request comes from, for the pages.
+async fn client_name_in(state: &OAuthState, return_to: &str) -> Option<String> {
+    let query = return_to.split_once('?')?.1;
+    let client_id = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "client_id")
+        .map(|(_, value)| value.into_owned())?;
+    clients::find(&state.db, &client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name)
+}
+
+/// Which credentials form a submission came from, to show it again.
+#[derive(Debug, Clone, Copy)]
+enum CredentialsPage {
+    SignIn,
+    SignUp,
+}
+
+impl CredentialsPage {
+    fn render(
+        self,
+        status: StatusCode,
+        form: FormContext<'_>,
+        email: &str,
+        error: Option<&str>,
+    ) -> Response {
+        match self {
+            Self::SignIn => pages::page_response(status, &pages::SignIn { form, email, error }),
+            Self::SignUp => pages::page_response(status, &pages::SignUp::new(form, email, error)),
+        }
+    }
+}
+
+/// After a sign-in or sign-up attempt: a session and back to the
+/// authorization, or the same form again with what went wrong.
+async fn conclude(
+    req: &Request,
+    state: &OAuthState,
+    outcome: Result<Uuid, AccountError>,
+    form: &CredentialsForm,
+    return_to: &str,
+    page: CredentialsPage,
+) -> Response {
+    let err = match outcome {
+        Ok(user_id) => {
+            return match accounts::start_session(&state.db, user_id).await {
+                Ok(id) => session::signed_in(req, state, &id, return_to),
+                Err(err) => internal_error(err),
+            };
+        }
+        Err(err) => err,
+    };
+    let name = client_name_in(state, return_to).await;
+    let message = account_error_message(&err);
+    let mut response = page.render(
+        account_error_status(&err),
+        FormContext {
+            csrf: session::csrf_token(req),
+            return_to,
+            client_name: name.as_deref(),
+        },
+        &form.email,
+        Some(&message),
+    );
+    if let AccountError::Throttled { minutes } = err {
+        session::retry_after(&mut response, minutes);
+    }
+    response
+}
+
+#[handler]
+pub async fn sign_in(
+    req: &Request,
+    Form(form): Form<CredentialsForm>,
+    Data(state): Data<&OAuthState>,
+) -> Response {
+    let return_to = match accepted_form(req, &form) {
+        Ok(return_to) => return_to,
+        Err(page) => return *page,
+    };
+    let address = session::client_address(req, state);
+    let outcome = accounts::sign_in(&state.db, &form.email, &form.password, &address).await;
+    conclude(
+        req,
+        state,
+        outcome,
+        &form,
+        return_to,
+        CredentialsPage::SignIn,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignUpQuery {
+    #[serde(default)]
+    return_to: String,
+}
+
+#[handler]
+pub async fn sign_up_page(
+    req: &Request,
+    Query(query): Query<SignUpQuery>,
+    Data(state): Data<&OAuthState>,
+) -> Response {
+    let Some(return_to) = session::safe_return_to(&query.return_to) else {
+        return nowhere_to_return();
+    };
+    let name = client_name_in(state, return_to).await;
+    CredentialsPage::SignUp.render(
+        StatusCode::OK,
+        FormContext {
+            csrf: session::csrf_token(req),
+            return_to,
+            client_name: name.as_deref(),
+        },
+        "",
+        None,
+    )
+}
+
+#[handler]
+pub async fn sign_up(
+    req: &Request,
+    Form(form): Form<CredentialsForm>,
+    Data(state): Data<&OAuthState>,
+) -> Response {
+    let return_to = match accepted_form(req, &form) {
+        Ok(return_to) => return_to,
+        Err(page) => return *page,
+    };
+    let outcome = accounts::sign_up(&state.db, &form.email, &form.password).await;
+    conclude(
+        req,
+        state,
+        outcome,
+        &form,
+        return_to,
+        CredentialsPage::SignUp,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(flatten)]
+    request: AuthorizeParams,
+}
+
+#[handler]
+pub async fn decide(
+    req: &Request,
+    Form(form): Form<ConsentForm>,
+    Data(state): Data<&OAuthState>,
+) -> Response {
+    if !session::csrf_ok(req, &form.csrf) {
+        return session::forged();
+    }
+    let auth = match request::validate(state, &form.request).await {
+        Ok(auth) => auth,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Some(user_id) = session::signed_in_user(req, state).await else {
+        return pages::error_page(
+            StatusCode::UNAUTHORIZED,
+            "Signed out",
+            "Your sign-in has expired. Go back to the app and connect again.",
+        );
+    };
+    if form.decision != "allow" {
+        return auth.redirect_back(&[
+            ("error", "access_denied"),
+            ("error_description", "the user denied access"),
+        ]);
+    }
+    if let Err(err) = consent::remember(&state.db, user_id, &auth.client.id, &auth.scopes).await {
+        return internal_error(err);
+    }
+    approve(state, &auth, user_id).await
+}

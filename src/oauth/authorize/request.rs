@@ -1,0 +1,288 @@
+//! The authorization request (RFC 6749 §4.1.1, PKCE per RFC 7636): what the
+//! client sent, checked against what the client registered.
+//!
+//! Until the client and redirect URI are known to be registered together,
+//! nothing redirects: errors are shown as a page, so Errand can never be used
+//! to bounce a browser to an attacker's URL. After that, errors go back to
+//! the client's redirect URI with `error` and the client's `state`.
+
+use poem::{
+    Response,
+    http::{StatusCode, header},
+};
+use serde::Deserialize;
+
+use crate::{
+    auth::ScopeSet,
+    oauth::{
+        OAuthState,
+        clients::{self, Client, GrantType},
+        pages,
+    },
+};
+
+/// The authorization request, as sent by the client (query) or carried back
+/// by the consent form.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+}
+
+impl AuthorizeParams {
+    /// The parameters as (name, value) pairs, for hidden form fields.
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("response_type", &self.response_type),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+        .collect()
+    }
+
+    /// The request again as a query string.
+    pub fn query(&self) -> String {
+        query_string(&self.pairs())
+    }
+}
+
+fn query_string(params: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
+
+/// A checked authorization request.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub scopes: ScopeSet,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+}
+
+impl Authorization {
+    /// Sends the browser back to the client with `params` and the client's
+    /// `state`.
+    pub fn redirect_back(&self, params: &[(&str, &str)]) -> Response {
+        let mut params = params.to_vec();
+        if let Some(state) = self.state.as_deref() {
+            params.push(("state", state));
+        }
+        redirect_to(&self.redirect_uri, &params)
+    }
+}
+
+pub enum Rejection {
+    /// Shown as a page; never redirected.
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: &'static str,
+    },
+    /// Sent back to the (verified) redirect URI.
+    Redirect(Response),
+}
+
+impl Rejection {
+    pub fn into_response(self) -> Response {
+        match self {
+            Self::Page {
+                status,
+                title,
+                message,
+            } => pages::error_page(status, title, message),
+            Self::Redirect(response) => response,
+        }
+    }
+}
+
+/// A redirect to `uri` with `params` added to its query.
+pub fn redirect_to(uri: &str, params: &[(&str, &str)]) -> Response {
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(
+            header::LOCATION,
+            format!("{uri}{separator}{}", query_string(params)),
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .finish()
+}
+
+fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+}
+
+/// Checks an authorization request against the registered client.
+pub async fn validate(
+    state: &OAuthState,
+    params: &AuthorizeParams,
+) -> Result<Authorization, Rejection> {
+    let page = |status, title, message| Rejection::Page {
+        status,
+        title,
+        message,
+    };
+    let Some(client_id) = params.client_id.as_deref().filter(|c| !c.is_empty()) else {
+        return Err(page(
+            StatusCode::BAD_REQUEST,
+            "Missing client",
+            "The request does not say which app is asking (client_id is missing).",
+        ));
+    };
+    let client = match clients::find(&state.db, client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return Err(page(
+                StatusCode::BAD_REQUEST,
+                "Unknown app",
+                "The app asking for access is not registered with this Errand.",
+            ));
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "loading a client");
+            return Err(page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Errand could not handle the request. Try again later.",
+            ));
+        }
+    };
+    let redirect_uri = match params.redirect_uri.as_deref() {
+        Some(uri)
+            if client
+                .redirect_uris
+                .iter()
+                .any(|registered| registered == uri) =>
+        {
+            uri.to_owned()
+        }
+        Some(_) => {
+            return Err(page(
+                StatusCode::BAD_REQUEST,
+                "Unregistered redirect",
+                "The app asked to return to an address that is not registered for it, so Errand will not send you there.",
+            ));
+        }
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => {
+            return Err(page(
+                StatusCode::BAD_REQUEST,
+                "Missing redirect",
+                "The request does not say where to return to (redirect_uri is missing).",
+            ));
+        }
+    };
+    let mut auth = Authorization {
+        client,
+        redirect_uri,
+        scopes: ScopeSet::default(),
+        state: params.state.clone(),
+        code_challenge: None,
+    };
+    let fail = |auth: &Authorization, error, description: &str| {
+        Rejection::Redirect(
+            auth.redirect_back(&[("error", error), ("error_description", description)]),
+        )
+    };
+    if params.response_type.as_deref() != Some("code") {
+        return Err(fail(
+            &auth,
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    if !auth.client.allows(GrantType::AuthorizationCode) {
+        return Err(fail(
+            &auth,
+            "unauthorized_client",
+            "this client is not registered for the authorization code flow",
+        ));
+    }
+    auth.scopes = match params
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => auth.client.scopes.clone(),
+        Some(raw) => match ScopeSet::parse(raw) {
+            Ok(scopes) if scopes.iter().all(|s| auth.client.scopes.contains(s)) => scopes,
+            Ok(_) => {
+                return Err(fail(
+                    &auth,
+                    "invalid_scope",
+                    "the requested scope exceeds what this client is registered for",
+                ));
+            }
+            Err(err) => return Err(fail(&auth, "invalid_scope", &err.to_string())),
+        },
+    };
+    auth.code_challenge = match (
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    ) {
+        (None, _) if auth.client.public => {
+            return Err(fail(
+                &auth,
+                "invalid_request",
+                "public clients must use PKCE (code_challenge with S256)",
+            ));
+        }
+        (None, _) => None,
+        (Some(challenge), Some("S256")) if is_pkce_value(challenge) => Some(challenge.to_owned()),
+        (Some(_), Some("S256")) => {
+            return Err(fail(
+                &auth,
+                "invalid_request",
+                "code_challenge must be 43-128 characters of A-Z a-z 0-9 - . _ ~",
+            ));
+        }
+        (Some(_), _) => {
+            return Err(fail(
+                &auth,
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ));
+        }
+    };
+    Ok(auth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenges_have_the_rfc_7636_shape() {
+        assert!(is_pkce_value("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!is_pkce_value("short"));
+        assert!(!is_pkce_value(&"a".repeat(129)));
+        assert!(!is_pkce_value(&format!("{}!", "a".repeat(43))));
+    }
+
+    #[test]
+    fn redirects_add_to_an_existing_query() {
+        let response = redirect_to("https://app.example.com/cb?x=1", &[("code", "a b&c")]);
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "https://app.example.com/cb?x=1&code=a+b%26c"
+        );
+    }
+}

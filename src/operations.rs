@@ -1,0 +1,28 @@
+//! The operation list: every OpenAPI operation group the service has. The
+//! server mounts it and the spec builder documents it; neither imports the
+//! other.
+
+use sea_orm::DatabaseConnection;
+
+use crate::{config::PublicUrl, health::HealthApi, tasks::TasksApi, users::api::AccountApi};
+
+/// Every OpenAPI operation group, in the order the documents list them.
+pub type Apis = (TasksApi, AccountApi, HealthApi);
+
+/// The operations bound to their state.
+pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl) -> Apis {
+    (
+        TasksApi {
+            db: db.clone(),
+            public_url: public_url.clone(),
+        },
+        AccountApi { db: db.clone() },
+        HealthApi { db: db.clone() },
+    )
+}
+
+/// The operations without a database (a disconnected handle that is never
+/// used): the documents are built from the operations' types alone.
+pub fn detached(public_url: &PublicUrl) -> Apis {
+    apis(&DatabaseConnection::default(), public_url)
+}
