@@ -17,6 +17,7 @@ pub mod site;
 pub mod spec;
 pub mod tasks;
 pub mod telemetry;
+pub mod text;
 pub mod timestamp;
 pub mod urls;
 pub mod users;

@@ -187,8 +187,9 @@ pub struct ProblemBody {
     pub status: u16,
     /// What went wrong in this request and how to fix the call.
     pub detail: String,
-    /// For invalid requests: every field that was rejected.
-    #[oai(skip_serializing_if_is_empty)]
+    /// For invalid requests: every field that was rejected. Absent for
+    /// other problems.
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<FieldIssue>,
 }
 

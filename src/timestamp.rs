@@ -30,8 +30,13 @@ pub struct Timestamp(DateTime<Utc>);
 pub const TIMESTAMP_HINT: &str =
     "an RFC 3339 timestamp with an offset, e.g. 2026-11-27T09:00:00+01:00 or 2026-11-27T08:00:00Z";
 
+/// The years accepted, as written. Kept below 9999 so that the instant in
+/// UTC still has a four-digit year (SQLite stores it as text, whose order
+/// must be time order).
 const MIN_YEAR: i32 = 1900;
-const MAX_YEAR: i32 = 9999;
+const MAX_YEAR: i32 = 9998;
+/// The same range as a pattern on the text, for the schema.
+const YEAR_PATTERN: &str = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-";
 
 impl Timestamp {
     pub fn now() -> Self {
@@ -46,35 +51,42 @@ impl Timestamp {
         self.0
     }
 
-    /// Parses RFC 3339; a date without a time, or a time without an offset,
-    /// is rejected with a message saying what to add.
+    /// Parses an RFC 3339 date-time exactly (a `T` between date and time,
+    /// nothing around it); a date without a time, or a time without an
+    /// offset, is rejected with a message saying what to add.
     pub fn parse_param(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        let parsed = DateTime::parse_from_rfc3339(raw).map_err(|_| {
-            let hint = if raw.len() == 10 && raw.as_bytes().get(4) == Some(&b'-') {
-                " (a date alone is not enough: add a time and offset, e.g. T09:00:00+01:00)"
-            } else if raw.contains('T')
-                && !raw.ends_with(['Z', 'z'])
-                && !raw.get(10..).unwrap_or_default().contains(['+', '-'])
-            {
-                " (the offset is missing: add Z for UTC or the user's offset such as +01:00)"
-            } else {
-                ""
-            };
-            format!("must be {TIMESTAMP_HINT} (got `{}`){hint}", shorten(raw))
-        })?;
-        let utc = parsed.with_timezone(&Utc);
-        if !(MIN_YEAR..=MAX_YEAR).contains(&utc.year()) {
+        let separator_ok = matches!(raw.as_bytes().get(10), Some(b'T' | b't'));
+        let parsed = match DateTime::parse_from_rfc3339(raw) {
+            Ok(parsed) if separator_ok => parsed,
+            _ => {
+                let hint = if raw.len() == 10 && raw.as_bytes().get(4) == Some(&b'-') {
+                    " (a date alone is not enough: add a time and offset, e.g. T09:00:00+01:00)"
+                } else if raw.contains('T')
+                    && !raw.ends_with(['Z', 'z'])
+                    && !raw.get(10..).unwrap_or_default().contains(['+', '-'])
+                {
+                    " (the offset is missing: add Z for UTC or the user's offset such as +01:00)"
+                } else {
+                    ""
+                };
+                return Err(format!(
+                    "must be {TIMESTAMP_HINT} (got `{}`){hint}",
+                    shorten(raw)
+                ));
+            }
+        };
+        if !(MIN_YEAR..=MAX_YEAR).contains(&parsed.year()) {
             return Err(format!(
                 "must be between the years {MIN_YEAR} and {MAX_YEAR} (got `{}`)",
                 shorten(raw)
             ));
         }
-        Ok(Self::from_utc(utc))
+        Ok(Self::from_utc(parsed.with_timezone(&Utc)))
     }
 
     pub fn schema() -> MetaSchema {
         let mut schema = MetaSchema::new_with_format("string", "date-time");
+        schema.pattern = Some(YEAR_PATTERN.to_owned());
         schema.example = Some(serde_json::Value::from("2026-11-27T09:00:00+01:00"));
         schema
     }
@@ -140,7 +152,18 @@ mod tests {
     }
 
     #[test]
-    fn far_years_are_rejected() {
+    fn years_are_checked_as_written() {
         assert!(Timestamp::parse_param("0099-01-01T00:00:00Z").is_err());
+        assert!(Timestamp::parse_param("1900-01-01T00:00:00+14:00").is_ok());
+        assert!(Timestamp::parse_param("9998-12-31T23:00:00-05:00").is_ok());
+        assert!(Timestamp::parse_param("9999-01-01T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn only_rfc_3339_date_times_are_accepted() {
+        assert!(Timestamp::parse_param("2026-11-27t09:00:00z").is_ok());
+        assert!(Timestamp::parse_param("2026-11-27 09:00:00Z").is_err());
+        assert!(Timestamp::parse_param(" 2026-11-27T09:00:00Z").is_err());
+        assert!(Timestamp::parse_param("2026-11-27T09:00:00Z ").is_err());
     }
 }

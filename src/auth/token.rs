@@ -95,8 +95,11 @@ pub enum TokenError {
     Expired,
     #[error("The access token is not valid yet.")]
     NotYetValid,
-    #[error("The access token was issued by a different server (expected issuer {0}).")]
-    WrongIssuer(String),
+    #[error(
+        "The access token was issued by {issued_by}, not by this server ({expected}). A token \
+         only works on the server that issued it."
+    )]
+    WrongIssuer { issued_by: String, expected: String },
     #[error("The access token was issued for a different audience (expected {0}).")]
     WrongAudience(String),
     #[error("The access token lacks the `{0}` claim.")]
@@ -236,7 +239,14 @@ impl TokenService {
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                ErrorKind::InvalidIssuer => TokenError::WrongIssuer(self.issuer.clone()),
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer {
+                    // The caller's own claim, shown back to them; cut short.
+                    issued_by: unverified_issuer(token).map_or_else(
+                        || "another server".to_owned(),
+                        |iss| iss.chars().take(100).collect(),
+                    ),
+                    expected: self.issuer.clone(),
+                },
                 ErrorKind::InvalidAudience => TokenError::WrongAudience(self.audience.clone()),
                 ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim.clone()),
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
@@ -344,6 +354,24 @@ mod tests {
                 .is_some()
         );
         assert!(tokens.verified.get(&key, principal.expires_at).is_none());
+    }
+
+    #[test]
+    fn a_token_from_another_address_names_both_issuers() {
+        let keys = KeyRing::single(SigningKey::generate().unwrap());
+        let on_8080 = TokenService::new(
+            keys.clone(),
+            &PublicUrl::parse("http://127.0.0.1:8080").unwrap(),
+        );
+        let on_9000 = TokenService::new(keys, &PublicUrl::parse("http://127.0.0.1:9000").unwrap());
+        let err = on_9000.verify(&any_token(&on_8080)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "issued by http://127.0.0.1:8080, not by this server (http://127.0.0.1:9000)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

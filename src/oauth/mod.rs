@@ -12,7 +12,7 @@ pub mod flows;
 pub mod pages;
 pub mod token_endpoint;
 
-use poem::{EndpointExt, Route, get, post};
+use poem::{EndpointExt, endpoint::BoxEndpoint, http::Method};
 use sea_orm::DatabaseConnection;
 
 use crate::{auth::Authenticator, config::PublicUrl};
@@ -32,26 +32,55 @@ pub struct OAuthState {
     pub csrf_key: [u8; 32],
 }
 
-/// Adds the authorization server's routes.
-pub fn routes(route: Route, state: &OAuthState) -> Route {
+/// The authorization server's endpoints: each path with a handler per
+/// method (the server mounts them, and answers other methods with 405).
+pub fn routes(state: &OAuthState) -> Vec<(&'static str, Vec<(Method, BoxEndpoint<'static>)>)> {
     // The pages with forms get the cookie jar and CSRF protection; the
     // token endpoints are called by clients, not browsers, and get neither.
-    let csrf = || authorize::session::csrf_protection(state.csrf_key, state.secure_cookies);
-    route
-        .at("/oauth/authorize", get(authorize::authorize).with(csrf()))
-        .at("/oauth/sign-in", post(authorize::sign_in).with(csrf()))
-        .at(
+    let page = |endpoint: BoxEndpoint<'static>| {
+        endpoint
+            .with(authorize::session::csrf_protection(
+                state.csrf_key,
+                state.secure_cookies,
+            ))
+            .map_to_response()
+            .boxed()
+    };
+    vec![
+        (
+            "/oauth/authorize",
+            vec![(Method::GET, page(authorize::authorize.boxed()))],
+        ),
+        (
+            "/oauth/sign-in",
+            vec![(Method::POST, page(authorize::sign_in.boxed()))],
+        ),
+        (
             "/oauth/sign-up",
-            get(authorize::sign_up_page)
-                .post(authorize::sign_up)
-                .with(csrf()),
-        )
-        .at("/oauth/consent", post(authorize::decide).with(csrf()))
-        .at("/oauth/token", post(token_endpoint::token))
-        .at("/oauth/revoke", post(token_endpoint::revoke))
-        .at(
+            vec![
+                (Method::GET, page(authorize::sign_up_page.boxed())),
+                (Method::POST, page(authorize::sign_up.boxed())),
+            ],
+        ),
+        (
+            "/oauth/consent",
+            vec![(Method::POST, page(authorize::decide.boxed()))],
+        ),
+        (
+            "/oauth/token",
+            vec![(Method::POST, token_endpoint::token.boxed())],
+        ),
+        (
+            "/oauth/revoke",
+            vec![(Method::POST, token_endpoint::revoke.boxed())],
+        ),
+        (
             "/.well-known/oauth-authorization-server",
-            get(token_endpoint::metadata),
-        )
-        .at("/.well-known/jwks.json", get(token_endpoint::jwks))
+            vec![(Method::GET, token_endpoint::metadata.boxed())],
+        ),
+        (
+            "/.well-known/jwks.json",
+            vec![(Method::GET, token_endpoint::jwks.boxed())],
+        ),
+    ]
 }

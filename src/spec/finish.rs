@@ -51,7 +51,11 @@ pub fn finish(mut doc: Value, public_url: &PublicUrl) -> Result<Value, SpecError
     doc["servers"] = json!([{ "url": public_url.as_str() }]);
 
     let mut seen = BTreeSet::new();
+    let mut request_bodies = VecDeque::new();
     for op in operations_mut(&mut doc) {
+        if let Some(body) = op.get("requestBody") {
+            collect_refs(body, &mut request_bodies);
+        }
         let id = op
             .get("operationId")
             .and_then(Value::as_str)
@@ -79,6 +83,13 @@ pub fn finish(mut doc: Value, public_url: &PublicUrl) -> Result<Value, SpecError
         if let Some(schemas) = schemas.as_object_mut() {
             for schema in schemas.values_mut() {
                 to_json_schema_2020(schema);
+            }
+            // Request bodies are read by `web::JsonBody`, which refuses
+            // fields the schema does not name; say so.
+            for name in &request_bodies {
+                if let Some(body) = schemas.get_mut(name).and_then(Value::as_object_mut) {
+                    body.insert("additionalProperties".into(), json!(false));
+                }
             }
         }
         if let Some(schemes) = components

@@ -37,26 +37,35 @@ pub struct Sections {
 pub struct TimeZoneName(pub Tz);
 
 impl TimeZoneName {
+    /// An IANA name exactly as the database spells it; a near miss (other
+    /// case, surrounding spaces) is refused with the right spelling.
     pub fn parse_param(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        raw.parse::<Tz>()
-            .or_else(|_| Tz::from_str_insensitive(raw))
-            .map(Self)
-            .map_err(|_| {
-                format!(
-                    "must be an IANA time zone name such as Europe/Paris, America/New_York or \
-                     UTC (got `{}`); ask the user where they are if unsure",
-                    shorten(raw)
-                )
-            })
+        if let Ok(tz) = raw.parse::<Tz>() {
+            return Ok(Self(tz));
+        }
+        let hint = match Tz::from_str_insensitive(raw.trim()) {
+            Ok(tz) => format!("; did you mean `{}`?", tz.name()),
+            Err(_) => "; ask the user where they are if unsure".to_owned(),
+        };
+        Err(format!(
+            "must be an IANA time zone name such as Europe/Paris, America/New_York or UTC, \
+             spelt exactly (got `{}`){hint}",
+            shorten(raw)
+        ))
     }
 
     pub fn name(&self) -> &'static str {
         self.0.name()
     }
 
+    /// Every accepted name, so that the document says exactly what the
+    /// server takes.
     fn schema() -> MetaSchema {
         let mut schema = MetaSchema::new("string");
+        schema.enum_items = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|tz| tz.name().into())
+            .collect();
         schema.default = Some("UTC".into());
         schema.example = Some("Europe/Paris".into());
         schema
@@ -178,12 +187,27 @@ mod tests {
     }
 
     #[test]
-    fn time_zone_names_are_checked_case_insensitively() {
+    fn time_zone_names_are_exact_and_near_misses_say_the_spelling() {
         assert_eq!(
-            TimeZoneName::parse_param("europe/paris").unwrap().name(),
+            TimeZoneName::parse_param("Europe/Paris").unwrap().name(),
             "Europe/Paris"
         );
+        let err = TimeZoneName::parse_param(" europe/paris").unwrap_err();
+        assert!(err.contains("did you mean `Europe/Paris`?"), "{err}");
         let err = TimeZoneName::parse_param("Mars/Olympus").unwrap_err();
-        assert!(err.contains("IANA"), "{err}");
+        assert!(
+            err.contains("IANA") && !err.contains("did you mean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_schema_lists_exactly_the_names_accepted() {
+        let schema = TimeZoneName::schema();
+        assert!(schema.enum_items.len() > 400);
+        for name in &schema.enum_items {
+            let name = name.as_str().unwrap();
+            assert!(TimeZoneName::parse_param(name).is_ok(), "{name}");
+        }
     }
 }

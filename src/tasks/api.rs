@@ -21,7 +21,7 @@ use crate::{
     patch::Change,
     problem::{FieldIssue, Problem},
     timestamp::Timestamp,
-    web::{ApiTag, Json, JsonBody, Path},
+    web::{ApiTag, BodyRules, Json, JsonBody, Path},
 };
 
 /// How a store failure reaches the caller.
@@ -42,21 +42,27 @@ pub struct TasksApi {
     pub public_url: PublicUrl,
 }
 
-/// The fields of a new task.
+/// The fields of a new task. Optional fields may be omitted or null.
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename = "NewTask")]
 pub struct CreateTaskBody {
     /// What to do, one line (1-200 characters), e.g. "Renew passport".
     title: TaskTitle,
     /// Longer details (at most 5,000 characters).
+    #[oai(nullable)]
     notes: Option<NotesInput>,
     /// When it is due: RFC 3339 with the user's offset, e.g. 2026-11-27T09:00:00+01:00. Omit if no date was given.
+    #[oai(nullable)]
     due_at: Option<Timestamp>,
     /// low, normal (default) or high.
+    #[oai(nullable)]
     priority: Option<Priority>,
     /// Up to 10 labels of a-z, 0-9, - and _ (lowercased), e.g. ["errands"].
+    #[oai(nullable)]
     tags: Option<Tags>,
 }
+
+impl BodyRules for CreateTaskBody {}
 
 /// The fields to change. Omit a field to keep it; null clears notes, due_at or tags.
 #[derive(Debug, Object, Deserialize)]
@@ -117,26 +123,20 @@ impl UpdateTaskBody {
         if !issues.is_empty() {
             return Err(Problem::invalid(issues));
         }
-        let patch = TaskPatch {
+        Ok(TaskPatch {
             title,
             notes,
             due_at: self.due_at,
             priority,
             tags,
-        };
-        if patch.title.is_none()
-            && patch.notes.is_keep()
-            && patch.due_at.is_keep()
-            && patch.priority.is_none()
-            && patch.tags.is_none()
-        {
-            return Err(Problem::invalid_field(
-                "body",
-                "changes nothing; send at least one of title, notes, due_at, priority or tags",
-            ));
-        }
-        Ok(patch)
+        })
     }
+}
+
+/// An update must change something: an empty body is refused (and the
+/// schema says `minProperties: 1`).
+impl BodyRules for UpdateTaskBody {
+    const MIN_FIELDS: usize = 1;
 }
 
 #[derive(ApiResponse)]

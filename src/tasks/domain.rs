@@ -8,7 +8,7 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use crate::{
-    openapi_param, openapi_via_serde, patch::Change, string_enum, timestamp::Timestamp,
+    openapi_param, openapi_via_serde, patch::Change, string_enum, text, timestamp::Timestamp,
     web::schema::shorten,
 };
 
@@ -53,32 +53,33 @@ fn char_count(s: &str) -> usize {
     s.chars().count()
 }
 
-/// A task's title: one line, 1 to 200 characters after trimming.
+/// A task's title: one line of 1 to 200 characters, not blank, stored
+/// without surrounding white space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskTitle(String);
 
 impl TaskTitle {
+    /// Checks the title as sent (what the schema describes), then trims it.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let title = raw.trim();
-        if title.is_empty() {
-            return Err(format!(
-                "must not be blank; send 1 to {TITLE_MAX_CHARS} characters naming the task"
-            ));
-        }
-        if title.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err(
                 "must be a single line without control characters; put longer text in notes"
                     .to_owned(),
             );
         }
-        let len = char_count(title);
+        if text::is_blank(raw) {
+            return Err(format!(
+                "must not be blank; send 1 to {TITLE_MAX_CHARS} characters naming the task"
+            ));
+        }
+        let len = char_count(raw);
         if len > TITLE_MAX_CHARS {
             return Err(format!(
                 "must be at most {TITLE_MAX_CHARS} characters (got {len}); shorten it and put \
                  the rest in notes"
             ));
         }
-        Ok(Self(title.to_owned()))
+        Ok(Self(raw.trim().to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -89,6 +90,7 @@ impl TaskTitle {
         let mut schema = MetaSchema::new("string");
         schema.min_length = Some(1);
         schema.max_length = Some(TITLE_MAX_CHARS);
+        schema.pattern = Some(text::one_line_pattern());
         schema.example = Some("Renew passport".into());
         schema
     }
@@ -100,26 +102,21 @@ impl TaskTitle {
 pub struct TaskNotes(String);
 
 impl TaskNotes {
+    /// Checks the notes as sent, then trims them.
     pub fn parse(raw: &str) -> Result<Option<Self>, String> {
-        let notes = raw.trim();
-        if notes.is_empty() {
-            return Ok(None);
-        }
-        if notes
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
+        if text::has_control_besides_layout(raw) {
             return Err(
                 "must not contain control characters other than line breaks and tabs".to_owned(),
             );
         }
-        let len = char_count(notes);
+        let len = char_count(raw);
         if len > NOTES_MAX_CHARS {
             return Err(format!(
                 "must be at most {NOTES_MAX_CHARS} characters (got {len})"
             ));
         }
-        Ok(Some(Self(notes.to_owned())))
+        let notes = raw.trim();
+        Ok((!notes.is_empty()).then(|| Self(notes.to_owned())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -129,28 +126,30 @@ impl TaskNotes {
     fn schema() -> MetaSchema {
         let mut schema = MetaSchema::new("string");
         schema.max_length = Some(NOTES_MAX_CHARS);
+        schema.pattern = Some(text::multi_line_pattern());
         schema
     }
 }
 
-/// A label: 1 to 32 characters of `a-z`, `0-9`, `-` and `_`, stored lowercase.
+/// A label: 1 to 32 characters of `A-Z`, `a-z`, `0-9`, `-` and `_`, stored
+/// lowercase.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tag(String);
 
 impl Tag {
+    /// Checks the tag as sent (what the schema's pattern says), then
+    /// lowercases it.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let tag = raw.trim().to_lowercase();
-        let valid_chars = tag
+        let valid_chars = raw
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        let len = char_count(&tag);
-        if tag.is_empty() || len > TAG_MAX_CHARS || !valid_chars {
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if raw.is_empty() || raw.len() > TAG_MAX_CHARS || !valid_chars {
             return Err(format!(
                 "must be 1 to {TAG_MAX_CHARS} characters of a-z, 0-9, - and _ (got `{}`)",
                 shorten(raw)
             ));
         }
-        Ok(Self(tag))
+        Ok(Self(raw.to_ascii_lowercase()))
     }
 
     pub fn parse_param(raw: &str) -> Result<Self, String> {
@@ -171,20 +170,19 @@ impl Tag {
     }
 }
 
-/// Up to ten distinct tags, kept in alphabetical order.
+/// Up to ten tags as sent, kept distinct and in alphabetical order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tags(BTreeSet<Tag>);
 
 impl Tags {
-    pub fn new(tags: impl IntoIterator<Item = Tag>) -> Result<Self, String> {
-        let tags: BTreeSet<Tag> = tags.into_iter().collect();
+    pub fn new(tags: Vec<Tag>) -> Result<Self, String> {
         if tags.len() > TAGS_MAX {
             return Err(format!(
-                "must hold at most {TAGS_MAX} distinct tags (got {})",
+                "must hold at most {TAGS_MAX} tags (got {})",
                 tags.len()
             ));
         }
-        Ok(Self(tags))
+        Ok(Self(tags.into_iter().collect()))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Tag> {
@@ -390,16 +388,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn titles_are_trimmed_and_bounded() {
+    fn titles_are_bounded_as_sent_and_stored_trimmed() {
         assert_eq!(
             TaskTitle::parse("  Buy milk ").unwrap().as_str(),
             "Buy milk"
         );
         assert!(TaskTitle::parse("   ").is_err());
+        assert!(
+            TaskTitle::parse("\u{3000}").is_err(),
+            "ideographic space is blank"
+        );
         assert!(TaskTitle::parse(&"x".repeat(200)).is_ok());
         let err = TaskTitle::parse(&"x".repeat(201)).unwrap_err();
         assert!(err.contains("got 201"), "{err}");
+        let err = TaskTitle::parse(&format!("{} ", "x".repeat(200))).unwrap_err();
+        assert!(err.contains("got 201"), "trailing space counts: {err}");
         assert!(TaskTitle::parse("two\nlines").is_err());
+        assert!(TaskTitle::parse("\tleading tab").is_err());
     }
 
     #[test]
@@ -411,6 +416,7 @@ mod tests {
     fn blank_notes_are_no_notes() {
         assert_eq!(TaskNotes::parse("  \n ").unwrap(), None);
         assert!(TaskNotes::parse(&"n".repeat(5_001)).is_err());
+        assert!(TaskNotes::parse(&format!("{}  ", "n".repeat(4_999))).is_err());
         assert!(
             TaskNotes::parse("line one\nline two\tend")
                 .unwrap()
@@ -427,16 +433,23 @@ mod tests {
         );
         assert!(Tag::parse("").is_err());
         assert!(Tag::parse("has space").is_err());
+        assert!(Tag::parse(" x ").is_err(), "checked as sent, not trimmed");
         assert!(Tag::parse(&"a".repeat(33)).is_err());
         assert!(Tag::parse("ümlaut").is_err());
+        assert!(
+            Tag::parse("\u{212a}").is_err(),
+            "the Kelvin sign is not a k"
+        );
     }
 
     #[test]
-    fn tag_lists_are_deduplicated_and_capped() {
-        let tags = Tags::new(["b", "a", "B"].map(|t| Tag::parse(t).unwrap())).unwrap();
+    fn tag_lists_are_deduplicated_and_capped_as_sent() {
+        let tags = Tags::new(["b", "a", "B"].map(|t| Tag::parse(t).unwrap()).to_vec()).unwrap();
         assert_eq!(tags.to_strings(), ["a", "b"]);
         let eleven = (0..11).map(|i| Tag::parse(&format!("t{i}")).unwrap());
-        assert!(Tags::new(eleven).is_err());
+        assert!(Tags::new(eleven.collect()).is_err());
+        let same_eleven = vec![Tag::parse("x").unwrap(); 11];
+        assert!(Tags::new(same_eleven).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::{
     views::{TaskPage, TaskSummary},
 };
 use crate::{
-    openapi_param, openapi_via_serde, string_enum, timestamp::Timestamp, web::schema::shorten,
+    openapi_param, openapi_via_serde, string_enum, text, timestamp::Timestamp, web::schema::shorten,
 };
 
 /// Characters of JSON a listing page stays under. ChatGPT drops action
@@ -94,24 +94,26 @@ impl SearchText {
         &self.0
     }
 
+    /// Checks the text as sent (what the schema describes), then trims it.
     pub fn parse_param(raw: &str) -> Result<Self, String> {
-        let text = raw.trim();
-        let len = text.chars().count();
-        if len == 0 || len > SEARCH_MAX_CHARS {
-            return Err(format!(
-                "must be 1 to {SEARCH_MAX_CHARS} characters of text to look for (got {len})"
-            ));
-        }
-        if text.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err("must not contain control characters".to_owned());
         }
-        Ok(Self(text.to_owned()))
+        let len = raw.chars().count();
+        if text::is_blank(raw) || len > SEARCH_MAX_CHARS {
+            return Err(format!(
+                "must be 1 to {SEARCH_MAX_CHARS} characters of text to look for, not only \
+                 spaces (got {len})"
+            ));
+        }
+        Ok(Self(raw.trim().to_owned()))
     }
 
     fn schema() -> MetaSchema {
         let mut schema = MetaSchema::new("string");
         schema.min_length = Some(1);
         schema.max_length = Some(SEARCH_MAX_CHARS);
+        schema.pattern = Some(text::one_line_pattern());
         schema
     }
 }

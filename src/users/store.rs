@@ -89,6 +89,13 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Us
     user::Entity::find_by_id(id).one(db).await
 }
 
+/// [`next_task_number`] as one PostgreSQL statement, for a caller that
+/// creates the task in the same statement (a data-modifying `WITH`): `$1` is
+/// the user's id, and it yields one row, `task_counter`, or none when there
+/// is no such user.
+pub const NEXT_TASK_NUMBER_POSTGRES: &str =
+    "UPDATE users SET task_counter = task_counter + 1 WHERE id = $1 RETURNING task_counter";
+
 /// Hands out the user's next task number (1, 2, 3…). Call it inside the
 /// transaction that creates the task: the increment locks the user's row
 /// until commit, so one user's concurrent creates queue up and get

@@ -28,6 +28,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub struct JsonBody<T>(pub T);
 
+/// What a JSON body type demands beyond its fields' own types, enforced by
+/// [`JsonBody`] and stated in its schema.
+pub trait BodyRules {
+    /// The fewest fields a body may send (`minProperties`): 1 for an update,
+    /// which must change something.
+    const MIN_FIELDS: usize = 0;
+}
+
 /// The property names of a body type, as documented, and which are required.
 #[derive(Debug, Default)]
 struct Fields {
@@ -128,7 +136,7 @@ async fn read_limited(req: &Request, body: &mut RequestBody) -> Result<Vec<u8>, 
 }
 
 /// Parses a JSON body into `T`, reporting problems by field.
-pub fn parse_body<T: Type + DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+pub fn parse_body<T: Type + DeserializeOwned + BodyRules>(bytes: &[u8]) -> Result<T, Problem> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::invalid_field(
             "body",
@@ -176,6 +184,20 @@ pub fn parse_body<T: Type + DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem
     if !issues.is_empty() {
         return Err(Problem::invalid(issues));
     }
+    if object.len() < T::MIN_FIELDS {
+        return Err(Problem::invalid_field(
+            "body",
+            format!(
+                "changes nothing; send at least {} of the fields {}",
+                if T::MIN_FIELDS == 1 {
+                    "one".to_owned()
+                } else {
+                    T::MIN_FIELDS.to_string()
+                },
+                fields.names.join(", ")
+            ),
+        ));
+    }
 
     serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
         let field = err.path().to_string();
@@ -197,15 +219,24 @@ fn json_kind(value: &Value) -> &'static str {
 
 impl<'a, T> ApiExtractor<'a> for JsonBody<T>
 where
-    T: Type + DeserializeOwned + Send,
+    T: Type + DeserializeOwned + BodyRules + Send,
 {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
 
     type ParamType = ();
     type ParamRawType = ();
 
+    /// Documents the body's own schema, with [`BodyRules`] added. (That
+    /// unknown fields are refused, `additionalProperties: false`, cannot be
+    /// said in poem-openapi's registry; `spec::finish` adds it to every
+    /// request body.)
     fn register(registry: &mut Registry) {
         T::register(registry);
+        if T::MIN_FIELDS > 0
+            && let Some(schema) = registry.schemas.get_mut(T::name().as_ref())
+        {
+            schema.min_properties = Some(T::MIN_FIELDS);
+        }
     }
 
     fn request_meta() -> Option<MetaRequest> {

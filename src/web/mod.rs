@@ -7,7 +7,7 @@ pub mod path;
 pub mod schema;
 
 pub use json::Json;
-pub use json_body::{BODY_LIMIT, JsonBody};
+pub use json_body::{BODY_LIMIT, BodyRules, JsonBody};
 pub use path::{Path, PathParamName};
 
 /// Groups of operations in the documents.

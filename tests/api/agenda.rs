@@ -135,6 +135,20 @@ async fn an_unknown_time_zone_is_explained() {
     .await;
     assert_eq!(fields(&body), ["tz"]);
     assert!(body["detail"].as_str().unwrap().contains("IANA"));
-    let ok = app.agenda(&alice, Some("europe/paris")).await;
+    // A near miss is refused too (the document lists the exact names), with
+    // the spelling to use.
+    let body = problem(
+        app.agenda(&alice, Some("europe/paris")).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `Europe/Paris`?"),
+        "{body}"
+    );
+    let ok = app.agenda(&alice, Some("Europe/Paris")).await;
     assert_eq!(ok.status(), StatusCode::OK);
 }

@@ -174,7 +174,12 @@ async fn wrong_issuer_and_wrong_audience_are_refused() {
     let key = keys.active();
     let mut other_issuer = claims(&app, alice.id, 600);
     other_issuer["iss"] = json!("https://evil.example.com");
-    assert_rejected(&app, &sign_with(key, &other_issuer), "different server").await;
+    assert_rejected(
+        &app,
+        &sign_with(key, &other_issuer),
+        "issued by https://evil.example.com, not by this server",
+    )
+    .await;
     let mut other_audience = claims(&app, alice.id, 600);
     other_audience["aud"] = json!("https://other-api.example.com");
     assert_rejected(&app, &sign_with(key, &other_audience), "different audience").await;

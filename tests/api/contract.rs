@@ -159,3 +159,33 @@ fn the_builder_kit_covers_every_gpt_action_and_fits_the_editor() {
         4
     );
 }
+
+/// What the server enforces on request bodies and problems, the documents say.
+#[test]
+fn the_documents_state_the_rules_the_server_enforces() {
+    let documents = Documents::committed().unwrap();
+    for document in [&documents.full, &documents.gpt] {
+        let schemas = &document["components"]["schemas"];
+        // Only validation problems carry `errors`.
+        let required = schemas["Problem"]["required"].as_array().unwrap();
+        assert!(!required.contains(&json!("errors")));
+        // Unknown fields are refused; an update must change something.
+        assert_eq!(schemas["NewTask"]["additionalProperties"], json!(false));
+        assert_eq!(schemas["TaskChanges"]["additionalProperties"], json!(false));
+        assert_eq!(schemas["TaskChanges"]["minProperties"], json!(1));
+        // Optional fields of a new task may be null.
+        for field in ["notes", "due_at", "priority", "tags"] {
+            let text = schemas["NewTask"]["properties"][field].to_string();
+            assert!(text.contains("\"null\""), "{field}: {text}");
+        }
+        // Titles are one line; time zones are the names the server knows.
+        assert!(
+            schemas["NewTask"]["properties"]["title"]
+                .to_string()
+                .contains("pattern")
+        );
+    }
+    let agenda = &documents.full["paths"]["/v1/agenda"]["get"]["parameters"][0]["schema"];
+    let zones = agenda["enum"].as_array().unwrap();
+    assert!(zones.contains(&json!("Europe/Paris")) && zones.len() > 400);
+}

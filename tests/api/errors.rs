@@ -191,6 +191,65 @@ async fn unknown_routes_and_methods_are_problems_too() {
     .await;
 }
 
+/// RFC 9110: a 405 says which methods the path does support.
+#[tokio::test]
+async fn a_wrong_method_is_told_the_methods_the_path_allows() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    for (method, path, allowed) in [
+        ("PUT", "/v1/tasks", "GET, HEAD, POST"),
+        ("TRACE", "/v1/me", "GET, HEAD"),
+        ("POST", "/v1/tasks/12", "GET, HEAD, PATCH, DELETE"),
+        ("OPTIONS", "/v1/tasks/12/complete", "POST"),
+        ("PUT", "/oauth/token", "POST"),
+        ("DELETE", "/oauth/sign-up", "GET, HEAD, POST"),
+        ("POST", "/openapi.json", "GET, HEAD"),
+        ("POST", "/problems/not-found", "GET, HEAD"),
+    ] {
+        let response = app
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                path,
+                Some(&alice.token),
+                None,
+            )
+            .await;
+        let allow = response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(allow.as_deref(), Some(allowed), "{method} {path}");
+        let body = problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+        assert!(body["detail"].as_str().unwrap().contains(allowed), "{body}");
+    }
+}
+
+/// Parameter errors speak of the parameter, never of internal type names.
+#[tokio::test]
+async fn parameter_errors_do_not_leak_internal_names() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    for (path, field) in [
+        ("/v1/tasks?limit=0", "limit"),
+        ("/v1/tasks?status=closed", "status"),
+        ("/v1/tasks?due_before=tomorrow", "due_before"),
+        ("/v1/agenda?tz=", "tz"),
+    ] {
+        let body = problem(
+            app.request(Method::GET, path, Some(&alice.token), None)
+                .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(fields(&body), [field], "{path}");
+        let text = body.to_string();
+        assert!(
+            !text.contains("optional_") && !text.contains("occurred while parsing"),
+            "{path}: {text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn problem_types_are_documented_at_their_uri() {
     let app = TestApp::spawn().await;

@@ -352,6 +352,47 @@ async fn every_validation_rule_of_create_is_enforced_and_named() {
             "tags",
             "at most 10",
         ),
+        // Limits apply to what is sent, as the schema states them.
+        (
+            json!({ "title": "t", "tags": vec!["errands"; 11] }),
+            "tags",
+            "at most 10",
+        ),
+        (
+            json!({ "title": "t", "tags": [" x "] }),
+            "tags[0]",
+            "a-z, 0-9",
+        ),
+        (
+            json!({ "title": "t", "tags": ["\u{212a}"] }),
+            "tags[0]",
+            "a-z, 0-9",
+        ),
+        (
+            json!({ "title": "\tIndented" }),
+            "title",
+            "without control characters",
+        ),
+        (
+            json!({ "title": format!("{} ", "x".repeat(200)) }),
+            "title",
+            "got 201",
+        ),
+        (
+            json!({ "title": "t", "notes": "bell \u{7}" }),
+            "notes",
+            "control characters",
+        ),
+        (
+            json!({ "title": "t", "due_at": "2026-11-27 09:00:00Z" }),
+            "due_at",
+            "RFC 3339",
+        ),
+        (
+            json!({ "title": "t", "due_at": "9999-12-31T23:00:00-05:00" }),
+            "due_at",
+            "between the years",
+        ),
     ];
     for (body, field, hint) in cases {
         let response = app.create_task(&alice, body.clone()).await;

@@ -1,0 +1,124 @@
+//! Which methods each path answers, for the `Allow` header every 405 must
+//! carry (RFC 9110 §15.5.6). Built from what the routes are registered from:
+//! the OpenAPI document's operations and the list of other endpoints, so it
+//! cannot disagree with the router.
+
+use poem::{endpoint::BoxEndpoint, http::Method};
+use serde_json::Value;
+
+/// One route outside the OpenAPI operations: its path (poem syntax,
+/// `:param` for a segment) and a handler per method.
+pub type Handlers = Vec<(Method, BoxEndpoint<'static>)>;
+
+/// The order methods are listed in.
+const ORDER: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Parameter,
+}
+
+fn segments(template: &str) -> Vec<Segment> {
+    template
+        .split('/')
+        .map(|part| {
+            if part.starts_with(':') || (part.starts_with('{') && part.ends_with('}')) {
+                Segment::Parameter
+            } else {
+                Segment::Literal(part.to_owned())
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Default)]
+pub struct MethodTable {
+    routes: Vec<(Vec<Segment>, Vec<Method>)>,
+}
+
+impl MethodTable {
+    /// Records that `template` answers `methods`.
+    pub fn add(&mut self, template: &str, methods: impl IntoIterator<Item = Method>) {
+        let segments = segments(template);
+        let index = match self.routes.iter().position(|(s, _)| *s == segments) {
+            Some(index) => index,
+            None => {
+                self.routes.push((segments, Vec::new()));
+                self.routes.len() - 1
+            }
+        };
+        let known = &mut self.routes[index].1;
+        for method in methods {
+            if !known.contains(&method) {
+                known.push(method);
+            }
+        }
+    }
+
+    /// Records every operation of an OpenAPI document.
+    pub fn add_document(&mut self, document: &Value) {
+        for (path, method, _) in crate::spec::finish::operations(document) {
+            if let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
+                self.add(&path, [method]);
+            }
+        }
+    }
+
+    /// The `Allow` value for a request to `path`: its methods, with HEAD
+    /// wherever GET is (poem answers HEAD with the GET handler).
+    pub fn allow(&self, path: &str) -> Option<String> {
+        let requested: Vec<&str> = path.split('/').collect();
+        let (_, methods) = self.routes.iter().find(|(template, _)| {
+            template.len() == requested.len()
+                && template
+                    .iter()
+                    .zip(&requested)
+                    .all(|(segment, part)| match segment {
+                        Segment::Literal(literal) => literal == part,
+                        Segment::Parameter => !part.is_empty(),
+                    })
+        })?;
+        let allowed: Vec<&str> = ORDER
+            .iter()
+            .filter(|method| {
+                methods.contains(method)
+                    || (**method == Method::HEAD && methods.contains(&Method::GET))
+            })
+            .map(Method::as_str)
+            .collect();
+        Some(allowed.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_their_templates_and_list_their_methods() {
+        let mut table = MethodTable::default();
+        table.add("/v1/tasks", [Method::POST, Method::GET]);
+        table.add(
+            "/v1/tasks/{number}",
+            [Method::GET, Method::PATCH, Method::DELETE],
+        );
+        table.add("/problems/:slug", [Method::GET]);
+        assert_eq!(table.allow("/v1/tasks").unwrap(), "GET, HEAD, POST");
+        assert_eq!(
+            table.allow("/v1/tasks/12").unwrap(),
+            "GET, HEAD, PATCH, DELETE"
+        );
+        assert_eq!(table.allow("/problems/not-found").unwrap(), "GET, HEAD");
+        assert_eq!(table.allow("/v1/tasks/12/extra"), None);
+        assert_eq!(table.allow("/v1/tasks/"), None);
+    }
+}
