@@ -13,9 +13,18 @@ import sys
 from pathlib import Path
 
 
+def template_lines(path):
+    """Every line of a template but comments: statements and pgbench's \\ meta-commands."""
+    return [l for l in Path(path).read_text().splitlines() if l.strip() and not l.startswith("--")]
+
+
 def template_statements(path):
-    lines = [l for l in Path(path).read_text().splitlines() if l.strip() and not l.startswith("--")]
-    return lines
+    return [l for l in template_lines(path) if not l.startswith("\\")]
+
+
+# What the revocation watcher sends on its own connection (LISTEN once, a
+# probe when it has been quiet): not part of any request.
+WATCHER = ('LISTEN "errand_revocations"', "SELECT 1")
 
 
 def template_shape(line):
@@ -27,7 +36,7 @@ def log_shapes(path):
     shapes = []
     for line in Path(path).read_text().splitlines():
         match = re.search(r"LOG:  (?:execute [^:]+|statement): (.*)$", line)
-        if match:
+        if match and match.group(1) not in WATCHER:
             shapes.append(re.sub(r"\$\d+", "?", match.group(1)).rstrip(";"))
     return shapes
 
@@ -44,7 +53,7 @@ def check(template, excerpt):
 
 
 def render(template, out_dir, users_tsv):
-    lines = template_statements(template)
+    lines = template_lines(template)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for row in Path(users_tsv).read_text().splitlines():

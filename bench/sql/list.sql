@@ -1,3 +1,2 @@
--- The statements one listTasks (the default listing) sends, for pgbench; see create.sql.
-SELECT "oauth_grants"."id" FROM "oauth_grants" WHERE "oauth_grants"."id" = {{'GRANT'}} AND "oauth_grants"."user_id" = {{'UID'}} AND "oauth_grants"."revoked_at" IS NULL LIMIT {{1}};
+-- The statement one listTasks (the default listing) sends, for pgbench; see create.sql.
 SELECT "tasks"."id", "tasks"."user_id", "tasks"."number", "tasks"."title", "tasks"."notes", "tasks"."status", "tasks"."priority", "tasks"."due_at", "tasks"."tags", "tasks"."created_at", "tasks"."updated_at", "tasks"."completed_at", "tasks"."version" FROM "tasks" WHERE "tasks"."user_id" = {{'UID'}} AND "tasks"."status" = {{'open'}} ORDER BY "tasks"."due_at" ASC NULLS LAST, "tasks"."number" ASC LIMIT {{21}};

@@ -1,4 +1,4 @@
-use std::{collections::BTreeSet, fmt};
+use std::fmt;
 
 use poem_openapi::{OAuthScopes, registry::MetaOAuthScope};
 
@@ -56,8 +56,16 @@ impl OAuthScopes for Scope {
 }
 
 /// A set of scopes, written on the wire as a space-separated list (RFC 6749 §3.3).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScopeSet(BTreeSet<Scope>);
+/// One bit per scope: every authenticated request copies its token's set, and
+/// a copy of this costs nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScopeSet(u32);
+
+impl Scope {
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown scope `{unknown}`; known scopes are {known}")]
@@ -76,36 +84,36 @@ impl ScopeSet {
                     known: Scope::ALL.map(Scope::as_str).join(", "),
                 })
             })
-            .collect::<Result<BTreeSet<_>, _>>()
-            .map(Self)
+            .collect()
     }
 
     /// Parses a scope claim from a verified token, ignoring names this version
     /// does not know (a newer release may have issued them).
     pub fn parse_lenient(raw: &str) -> Self {
-        Self(raw.split_whitespace().filter_map(Scope::parse).collect())
+        raw.split_whitespace().filter_map(Scope::parse).collect()
     }
 
     pub fn all() -> Self {
-        Self(Scope::ALL.into_iter().collect())
+        Scope::ALL.into_iter().collect()
     }
 
     pub fn contains(&self, scope: Scope) -> bool {
-        self.0.contains(&scope)
+        self.0 & scope.bit() != 0
     }
 
+    /// The scopes in the set, in [`Scope::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.0.iter().copied()
+        Scope::ALL.into_iter().filter(|scope| self.contains(*scope))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0 == 0
     }
 }
 
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
-        Self(iter.into_iter().collect())
+        Self(iter.into_iter().fold(0, |bits, scope| bits | scope.bit()))
     }
 }
 

@@ -104,8 +104,8 @@ fn narrowed(granted: &ScopeSet, requested: Option<&ScopeSet>) -> Result<ScopeSet
                 "the requested scope exceeds what was granted ({granted}); ask for the same or fewer scopes"
             )))
         }
-        Some(requested) if !requested.is_empty() => Ok(requested.clone()),
-        _ => Ok(granted.clone()),
+        Some(requested) if !requested.is_empty() => Ok(*requested),
+        _ => Ok(*granted),
     }
 }
 
@@ -325,14 +325,7 @@ pub async fn client_credentials(
         Some(id) => id,
         None => grants::create(db, service_user, Some(client_id), scopes).await?,
     };
-    issue(
-        tokens,
-        service_user,
-        client_id,
-        grant_id,
-        scopes.clone(),
-        None,
-    )
+    issue(tokens, service_user, client_id, grant_id, *scopes, None)
 }
 
 /// RFC 7009: revokes the grant behind a refresh token or an access token, if

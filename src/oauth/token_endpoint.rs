@@ -299,7 +299,7 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
                     ));
                 }
                 Some(requested) if !requested.is_empty() => requested,
-                _ => client.scopes.clone(),
+                _ => client.scopes,
             };
             flows::client_credentials(&state.db, auth.tokens(), &client.id, service_user, &scopes)
                 .await?

@@ -221,7 +221,7 @@ pub async fn validate(
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        None => auth.client.scopes.clone(),
+        None => auth.client.scopes,
         Some(raw) => match ScopeSet::parse(raw) {
             Ok(scopes) if scopes.iter().all(|s| auth.client.scopes.contains(s)) => scopes,
             Ok(_) => {
