@@ -1,6 +1,12 @@
 """Summarises one bench/run.sh run: for each operation, the median over the
 rounds of requests/s, p50 and p99 for Errand (wrk) and for pgbench running
-the same SQL, and Errand's throughput as a ratio of pgbench's."""
+the same SQL, and Errand's throughput as a ratio of pgbench's.
+
+The ratio says how much of the database's capacity for that SQL reaches
+callers; it has no target of its own (a listing is one index lookup, which
+pgbench runs far faster than any HTTP service on the same cores can; the
+throughput target is set against the reference service, see bench/README.md).
+The p99 targets are checked: listTasks at most 20 ms, createTask under 25 ms."""
 
 import re
 import statistics
@@ -8,7 +14,7 @@ import sys
 from pathlib import Path
 
 results, pool, connections, rounds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-TARGET_RATIO, TARGET_P99_MS = 0.5, 25.0
+TARGET_P99_MS = {"create": 25.0, "list": 20.0}
 
 
 def ms(value: str) -> float:
@@ -58,12 +64,11 @@ for name, operation in [("create", "createTask"), ("list", "listTasks")]:
         print(f"{operation + ' pgbench -c ' + clients:30} {tps:8.0f} {b50:8.2f} {b99:8.2f}")
     same = rps / baseline[connections]
     best = rps / max(baseline.values())
-    ratio_ok = same >= TARGET_RATIO
-    p99_ok = p99 < TARGET_P99_MS
-    ok &= ratio_ok and p99_ok
+    limit = TARGET_P99_MS[name]
+    p99_ok = p99 <= limit
+    ok &= p99_ok
     print(
-        f"{operation + ' ratio':30} {same:8.2f} vs pgbench -c {connections} "
-        f"({'ok' if ratio_ok else 'MISSED'}: target >= {TARGET_RATIO}); "
-        f"{best:.2f} vs the faster pgbench; p99 {'ok' if p99_ok else 'MISSED'} (target < {TARGET_P99_MS:.0f} ms)"
+        f"{operation + ' ratio':30} {same:8.2f} vs pgbench -c {connections}; "
+        f"{best:.2f} vs the faster pgbench; p99 {'ok' if p99_ok else 'MISSED'} (target <= {limit:.0f} ms)"
     )
 sys.exit(0 if ok else 1)

@@ -64,6 +64,11 @@ PG_LOG="$(pg_lsclusters -h | awk 'NR==1 {print $7}')"
 runuser -u postgres -- psql -qc "ALTER DATABASE $DB SET log_statement = 'all'"
 start_errand
 PROBE="$(mint probe@example.com)"
+# The steady state: the first request with a token also checks its grant in
+# the database (later ones are answered from memory), so use it once first,
+# after the revocation watcher has had a moment to connect.
+sleep 1
+curl -sf -o /dev/null -H "Authorization: Bearer $PROBE" "http://127.0.0.1:$PORT/v1/me"
 probe() { # name curl-args...
     local name=$1; shift
     local before; before=$(wc -l <"$PG_LOG")

@@ -57,13 +57,20 @@ async fn revoke_silently(app: &TestApp, client: &RegisteredClient) {
     .await;
 }
 
+/// A second process on `app`'s database, hearing revocations, which has
+/// accepted (and so remembers) a client's token.
+async fn replica_that_accepted(app: &TestApp) -> (Replica, RegisteredClient, String) {
+    let (client, token) = client_token(app).await;
+    let replica = Replica::start(app).await;
+    replica.logged(WATCHER_READY, 1).await;
+    assert_eq!(replica.me(app, &token).await, StatusCode::OK);
+    (replica, client, token)
+}
+
 #[tokio::test]
 async fn a_token_revoked_through_one_process_is_refused_by_another_within_a_second() {
     let app = TestApp::spawn().await;
-    let (client, token) = client_token(&app).await;
-    let replica = Replica::start(&app).await;
-    replica.logged(WATCHER_READY, 1).await;
-    assert_eq!(replica.me(&app, &token).await, StatusCode::OK);
+    let (replica, client, token) = replica_that_accepted(&app).await;
 
     if on_postgres() {
         // The replica answers from memory: a revocation nobody announces goes
@@ -118,10 +125,7 @@ async fn a_token_revoked_through_one_process_is_refused_by_another_within_a_seco
 )]
 async fn a_process_that_loses_its_listener_stops_trusting_what_it_remembers() {
     let app = TestApp::spawn().await;
-    let (client, token) = client_token(&app).await;
-    let replica = Replica::start(&app).await;
-    replica.logged(WATCHER_READY, 1).await;
-    assert_eq!(replica.me(&app, &token).await, StatusCode::OK);
+    let (replica, client, token) = replica_that_accepted(&app).await;
     revoke_silently(&app, &client).await;
     assert_eq!(
         replica.me(&app, &token).await,
