@@ -123,6 +123,48 @@ impl<'de> Deserialize<'de> for Timestamp {
 crate::openapi_via_serde!(Timestamp, "Timestamp", Timestamp::schema());
 crate::openapi_param!(Timestamp);
 
+/// An instant as responses carry it: UTC with `Z`, whole seconds. Its schema
+/// has no year pattern, unlike [`Timestamp`]'s: an instant written with an
+/// offset at the edge of the accepted years can fall just outside them in
+/// UTC (1900-01-01T00:00:00+14:00 is 1899-12-31T10:00:00Z).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UtcTimestamp(Timestamp);
+
+impl From<Timestamp> for UtcTimestamp {
+    fn from(at: Timestamp) -> Self {
+        Self(at)
+    }
+}
+
+impl fmt::Display for UtcTimestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for UtcTimestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Only so that the schema glue can read one back (responses are never parsed).
+impl<'de> Deserialize<'de> for UtcTimestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Timestamp::deserialize(deserializer).map(Self)
+    }
+}
+
+impl UtcTimestamp {
+    fn schema() -> MetaSchema {
+        let mut schema = MetaSchema::new_with_format("string", "date-time");
+        schema.example = Some(serde_json::Value::from("2026-11-27T08:00:00Z"));
+        schema
+    }
+}
+
+crate::openapi_via_serde!(UtcTimestamp, "UtcTimestamp", UtcTimestamp::schema());
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +199,19 @@ mod tests {
         assert!(Timestamp::parse_param("1900-01-01T00:00:00+14:00").is_ok());
         assert!(Timestamp::parse_param("9998-12-31T23:00:00-05:00").is_ok());
         assert!(Timestamp::parse_param("9999-01-01T00:00:00Z").is_err());
+    }
+
+    /// Output may fall just outside the accepted years, which is why it has a
+    /// schema of its own.
+    #[test]
+    fn utc_output_of_edge_input_leaves_the_input_years() {
+        let early = Timestamp::parse_param("1900-01-01T00:00:00+14:00").unwrap();
+        assert_eq!(
+            UtcTimestamp::from(early).to_string(),
+            "1899-12-31T10:00:00Z"
+        );
+        assert!(UtcTimestamp::schema().pattern.is_none());
+        assert!(Timestamp::schema().pattern.is_some());
     }
 
     #[test]

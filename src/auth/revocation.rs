@@ -41,9 +41,11 @@ const WATCHER_NAME: &str = "errand revocation watcher";
 const CAPACITY: usize = 100_000;
 
 /// How long the listener may hear nothing before it proves its connection
-/// with a query; a failed or slow probe counts as a lost connection.
-const QUIET_PROBE_AFTER: Duration = Duration::from_secs(2);
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// with a query; a failed or slow probe counts as a lost connection. A
+/// connection that fails is noticed at once; one that goes silent without
+/// failing, within these two (under a second).
+const QUIET_PROBE_AFTER: Duration = Duration::from_millis(400);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 /// How often SQLite's `data_version` is read for writes by other processes.
 const SQLITE_POLL: Duration = Duration::from_millis(200);
@@ -225,7 +227,13 @@ async fn listen_postgres(db: &DatabaseConnection, cache: &LiveCache) {
         .connect_lazy_with(options);
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(listener) => listener,
+            Ok(mut listener) => {
+                // A lost connection must end this loop (and the cache's
+                // trust), never be mended quietly inside the listener:
+                // notifications sent meanwhile are gone.
+                listener.eager_reconnect(false);
+                listener
+            }
             Err(err) => {
                 cache.distrust();
                 tracing::warn!(error = %err, "revocation watcher cannot connect; retrying");
@@ -267,29 +275,49 @@ async fn listen_postgres(db: &DatabaseConnection, cache: &LiveCache) {
     }
 }
 
+/// `data_version` counts per connection, and a new connection starts its own
+/// count: a temporary table (which only the connection that made it sees)
+/// marks the connection the count was read on, so that a replaced
+/// connection is noticed and the count not compared across connections.
+const SQLITE_POLL_QUERY: &str = "SELECT data_version, \
+     (SELECT count(*) FROM temp.sqlite_master WHERE name = 'errand_revocation_watch') \
+     FROM pragma_data_version";
+const SQLITE_MARK: &str = "CREATE TEMP TABLE IF NOT EXISTS errand_revocation_watch (x INTEGER)";
+
 async fn poll_sqlite(db: &DatabaseConnection, cache: &LiveCache) {
-    let statement = Statement::from_string(DbBackend::Sqlite, "PRAGMA data_version");
+    let poll = Statement::from_string(DbBackend::Sqlite, SQLITE_POLL_QUERY);
     let mut seen: Option<i64> = None;
     loop {
-        let version = db
-            .query_one_raw(statement.clone())
-            .await
-            .and_then(|row| row.map(|r| r.try_get_by_index::<i64>(0)).transpose());
-        match version {
-            Ok(Some(version)) => {
-                match seen {
-                    None => {
-                        cache.trust();
-                        tracing::debug!("revocation watcher ready");
-                    }
-                    Some(before) if before != version => {
-                        cache.invalidate(&Invalidation::Everything);
-                    }
-                    Some(_) => {}
+        let read = db.query_one_raw(poll.clone()).await.and_then(|row| {
+            row.map(|r| {
+                Ok::<_, sea_orm::DbErr>((
+                    r.try_get_by_index::<i64>(0)?,
+                    r.try_get_by_index::<i64>(1)? > 0,
+                ))
+            })
+            .transpose()
+        });
+        match (read, seen) {
+            (Ok(Some((version, true))), Some(before)) => {
+                if version != before {
+                    cache.invalidate(&Invalidation::Everything);
                 }
                 seen = Some(version);
             }
-            Ok(None) | Err(_) => {
+            (Ok(Some((version, marked))), _) => {
+                // The first read on this connection: nothing can be
+                // compared yet, so start afresh from here.
+                let marked = marked || db.execute_unprepared(SQLITE_MARK).await.is_ok();
+                if marked {
+                    cache.trust();
+                    tracing::debug!("revocation watcher ready");
+                    seen = Some(version);
+                } else {
+                    cache.distrust();
+                    seen = None;
+                }
+            }
+            (Ok(None) | Err(_), _) => {
                 cache.distrust();
                 seen = None;
             }
@@ -379,6 +407,20 @@ mod tests {
             cache.identity("https://idp", "sub"),
             Recall::Unknown(_)
         ));
+    }
+
+    /// A lookup that began before the watcher was listening may have read a
+    /// grant revoked in a moment nobody heard: it must not be remembered.
+    #[test]
+    fn an_answer_from_before_the_watcher_listened_is_not_remembered() {
+        let cache = LiveCache::default();
+        let (grant, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let Recall::Unknown(asked) = cache.grant(grant, user) else {
+            panic!("an untrusted cache answered");
+        };
+        cache.trust();
+        cache.remember_grant(grant, user, asked);
+        assert!(matches!(cache.grant(grant, user), Recall::Unknown(_)));
     }
 
     #[test]

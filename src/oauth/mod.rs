@@ -15,7 +15,13 @@ pub mod token_endpoint;
 use poem::{EndpointExt, endpoint::BoxEndpoint, http::Method};
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::Authenticator, config::PublicUrl};
+use crate::{
+    auth::{
+        Authenticator,
+        principal::{AUTHORIZE_PATH, TOKEN_PATH},
+    },
+    config::PublicUrl,
+};
 
 /// What the OAuth endpoints need, shared through request data.
 #[derive(Debug, Clone)]
@@ -48,7 +54,7 @@ pub fn routes(state: &OAuthState) -> Vec<(&'static str, Vec<(Method, BoxEndpoint
     };
     vec![
         (
-            "/oauth/authorize",
+            AUTHORIZE_PATH,
             vec![(Method::GET, page(authorize::authorize.boxed()))],
         ),
         (
@@ -67,7 +73,7 @@ pub fn routes(state: &OAuthState) -> Vec<(&'static str, Vec<(Method, BoxEndpoint
             vec![(Method::POST, page(authorize::decide.boxed()))],
         ),
         (
-            "/oauth/token",
+            TOKEN_PATH,
             vec![(Method::POST, token_endpoint::token.boxed())],
         ),
         (

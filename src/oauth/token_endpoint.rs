@@ -21,7 +21,10 @@ use super::{
     clients::{self, ClientAuthFailure, GrantType},
     flows::{self, GrantError, IssuedTokens},
 };
-use crate::auth::{Scope, ScopeSet};
+use crate::auth::{
+    Scope, ScopeSet,
+    principal::{AUTHORIZE_PATH, TOKEN_PATH},
+};
 
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
@@ -356,8 +359,8 @@ pub fn metadata(Data(state): Data<&OAuthState>) -> Response {
         StatusCode::OK,
         &json!({
             "issuer": state.public_url.as_str(),
-            "authorization_endpoint": url("/oauth/authorize"),
-            "token_endpoint": url("/oauth/token"),
+            "authorization_endpoint": url(AUTHORIZE_PATH),
+            "token_endpoint": url(TOKEN_PATH),
             "revocation_endpoint": url("/oauth/revoke"),
             "jwks_uri": url("/.well-known/jwks.json"),
             "response_types_supported": ["code"],

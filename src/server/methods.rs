@@ -77,16 +77,27 @@ impl MethodTable {
     /// wherever GET is (poem answers HEAD with the GET handler).
     pub fn allow(&self, path: &str) -> Option<String> {
         let requested: Vec<&str> = path.split('/').collect();
-        let (_, methods) = self.routes.iter().find(|(template, _)| {
-            template.len() == requested.len()
-                && template
+        // The most specific template, as the router picks it: the one with
+        // the most literal segments among those that match.
+        let (_, methods) = self
+            .routes
+            .iter()
+            .filter(|(template, _)| {
+                template.len() == requested.len()
+                    && template
+                        .iter()
+                        .zip(&requested)
+                        .all(|(segment, part)| match segment {
+                            Segment::Literal(literal) => literal == part,
+                            Segment::Parameter => !part.is_empty(),
+                        })
+            })
+            .max_by_key(|(template, _)| {
+                template
                     .iter()
-                    .zip(&requested)
-                    .all(|(segment, part)| match segment {
-                        Segment::Literal(literal) => literal == part,
-                        Segment::Parameter => !part.is_empty(),
-                    })
-        })?;
+                    .filter(|segment| matches!(segment, Segment::Literal(_)))
+                    .count()
+            })?;
         let allowed: Vec<&str> = ORDER
             .iter()
             .filter(|method| {
@@ -112,13 +123,19 @@ mod tests {
             [Method::GET, Method::PATCH, Method::DELETE],
         );
         table.add("/problems/:slug", [Method::GET]);
+        table.add("/v1/{collection}/{number}/complete", [Method::DELETE]);
+        table.add("/v1/tasks/{number}/complete", [Method::POST]);
+        table.add("/v1/tasks/{number}/{verb}", [Method::PUT]);
         assert_eq!(table.allow("/v1/tasks").unwrap(), "GET, HEAD, POST");
         assert_eq!(
             table.allow("/v1/tasks/12").unwrap(),
             "GET, HEAD, PATCH, DELETE"
         );
         assert_eq!(table.allow("/problems/not-found").unwrap(), "GET, HEAD");
-        assert_eq!(table.allow("/v1/tasks/12/extra"), None);
+        // The most literal template wins, whichever was added first.
+        assert_eq!(table.allow("/v1/tasks/3/complete").unwrap(), "POST");
+        assert_eq!(table.allow("/v1/tasks/3/reopen").unwrap(), "PUT");
+        assert_eq!(table.allow("/v1/tasks/12/complete/more"), None);
         assert_eq!(table.allow("/v1/tasks/"), None);
     }
 }

@@ -9,7 +9,7 @@ use super::{
     agenda::{AgendaWindow, Due, Sections, TimeZoneName},
     domain::{Priority, Task, TaskStatus},
 };
-use crate::timestamp::Timestamp;
+use crate::timestamp::UtcTimestamp;
 
 /// Longest notes excerpt in listings, in characters. Full notes come from getTask.
 pub const NOTES_PREVIEW_CHARS: usize = 120;
@@ -30,14 +30,14 @@ pub struct TaskView {
     pub priority: Priority,
     /// When the task is due, in UTC, or null if it has no due date.
     #[oai(nullable)]
-    pub due_at: Option<Timestamp>,
+    pub due_at: Option<UtcTimestamp>,
     /// Tags in alphabetical order.
     pub tags: Vec<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    pub created_at: UtcTimestamp,
+    pub updated_at: UtcTimestamp,
     /// When the task was completed, or null while it is open.
     #[oai(nullable)]
-    pub completed_at: Option<Timestamp>,
+    pub completed_at: Option<UtcTimestamp>,
     /// Incremented on every change.
     pub version: i32,
 }
@@ -51,11 +51,11 @@ impl From<Task> for TaskView {
             notes: task.notes,
             status: task.status,
             priority: task.priority,
-            due_at: task.due_at,
+            due_at: task.due_at.map(UtcTimestamp::from),
             tags: task.tags,
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            completed_at: task.completed_at,
+            created_at: task.created_at.into(),
+            updated_at: task.updated_at.into(),
+            completed_at: task.completed_at.map(UtcTimestamp::from),
             version: task.version,
         }
     }
@@ -76,12 +76,12 @@ pub struct TaskSummary {
     pub priority: Priority,
     /// When the task is due, in UTC, or null.
     #[oai(nullable)]
-    pub due_at: Option<Timestamp>,
+    pub due_at: Option<UtcTimestamp>,
     pub tags: Vec<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    pub created_at: UtcTimestamp,
+    pub updated_at: UtcTimestamp,
     #[oai(nullable)]
-    pub completed_at: Option<Timestamp>,
+    pub completed_at: Option<UtcTimestamp>,
     pub version: i32,
 }
 
@@ -120,11 +120,11 @@ impl From<Task> for TaskSummary {
             notes_preview: task.notes.as_deref().map(notes_preview),
             status: task.status,
             priority: task.priority,
-            due_at: task.due_at,
+            due_at: task.due_at.map(UtcTimestamp::from),
             tags: task.tags,
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            completed_at: task.completed_at,
+            created_at: task.created_at.into(),
+            updated_at: task.updated_at.into(),
+            completed_at: task.completed_at.map(UtcTimestamp::from),
             version: task.version,
         }
     }
@@ -149,7 +149,7 @@ pub struct AgendaTask {
     pub title: String,
     pub priority: Priority,
     /// Due time in UTC.
-    pub due_at: Timestamp,
+    pub due_at: UtcTimestamp,
     /// Due time in the requested time zone, with its offset. Use this when talking to the user.
     pub due_local: String,
     pub tags: Vec<String>,
@@ -176,7 +176,7 @@ impl AgendaSection {
                     number: task.number.get(),
                     title: task.title,
                     priority: task.priority,
-                    due_at,
+                    due_at: due_at.into(),
                     due_local: window.local(due_at),
                     tags: task.tags,
                 })
@@ -196,7 +196,7 @@ pub struct AgendaView {
     /// The IANA time zone the days were computed in.
     pub timezone: String,
     /// The moment the agenda was computed, in UTC.
-    pub now: Timestamp,
+    pub now: UtcTimestamp,
     /// Today's date in that time zone (YYYY-MM-DD).
     pub today: String,
     /// Open tasks whose due time has passed.
@@ -211,7 +211,7 @@ impl AgendaView {
     pub fn new(zone: TimeZoneName, window: &AgendaWindow, sections: Sections) -> Self {
         Self {
             timezone: zone.name().to_owned(),
-            now: window.now,
+            now: window.now.into(),
             today: window.today.to_string(),
             overdue: AgendaSection::new(window, sections.overdue),
             due_today: AgendaSection::new(window, sections.due_today),
@@ -225,6 +225,7 @@ mod tests {
     use poem_openapi::types::ToJSON;
 
     use super::*;
+    use crate::timestamp::Timestamp;
 
     #[test]
     fn the_size_bound_holds_for_the_widest_summary() {
@@ -236,11 +237,11 @@ mod tests {
             notes_preview: Some(notes_preview(&"\\".repeat(5_000))),
             status: TaskStatus::Open,
             priority: Priority::Normal,
-            due_at: Some(at),
+            due_at: Some(at.into()),
             tags: (0..10).map(|i| format!("{i}{}", "_".repeat(31))).collect(),
-            created_at: at,
-            updated_at: at,
-            completed_at: Some(at),
+            created_at: at.into(),
+            updated_at: at.into(),
+            completed_at: Some(at.into()),
             version: i32::MIN,
         };
         let actual = widest.to_json().unwrap().to_string().chars().count();
@@ -311,7 +312,7 @@ mod tests {
         );
         same(&AgendaView {
             timezone: "Europe/Paris".into(),
-            now: window.now,
+            now: window.now.into(),
             today: window.today.to_string(),
             overdue: section.clone(),
             due_today: section.clone(),

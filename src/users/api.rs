@@ -6,7 +6,7 @@ use super::store;
 use crate::{
     auth::{AnyScope, Authorized},
     problem::Problem,
-    timestamp::Timestamp,
+    timestamp::{Timestamp, UtcTimestamp},
     web::{ApiTag, Json},
 };
 
@@ -27,7 +27,7 @@ pub struct MeView {
     #[oai(nullable)]
     pub client_id: Option<String>,
     /// When the access token expires.
-    pub token_expires_at: Timestamp,
+    pub token_expires_at: UtcTimestamp,
 }
 
 #[OpenApi(prefix_path = "/v1")]
@@ -57,7 +57,7 @@ impl AccountApi {
             email: user.email,
             scopes: auth.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             client_id: auth.client_id.clone(),
-            token_expires_at: Timestamp::from_utc(expires),
+            token_expires_at: Timestamp::from_utc(expires).into(),
         }))
     }
 }
@@ -76,7 +76,7 @@ mod tests {
                 email: "a@example.com".into(),
                 scopes: vec!["tasks:read".into()],
                 client_id,
-                token_expires_at: Timestamp::now(),
+                token_expires_at: Timestamp::now().into(),
             };
             assert_eq!(serde_json::to_value(&me).unwrap(), me.to_json().unwrap());
         }

@@ -178,8 +178,9 @@ fn code_only(source: &str) -> String {
 }
 
 /// The paths a use tree or path expression starting at `at` names, each as
-/// its segments: `{a::b, c::{d, e}}` gives `a::b`, `c::d`, `c::e`.
-fn paths_at(code: &[char], at: usize) -> Vec<Vec<String>> {
+/// its segments after `prefix`: `{a::b, c::{d, e}}` gives `a::b`, `c::d`,
+/// `c::e`.
+fn paths_at(code: &[char], at: usize, prefix: &[String]) -> (Vec<Vec<String>>, usize) {
     fn skip_space(code: &[char], mut i: usize) -> usize {
         while i < code.len() && code[i].is_whitespace() {
             i += 1;
@@ -233,42 +234,139 @@ fn paths_at(code: &[char], at: usize) -> Vec<Vec<String>> {
         }
     }
     let mut out = Vec::new();
-    tree(code, at, &[], &mut out);
-    out
+    let end = tree(code, at, prefix, &mut out);
+    (out, end)
 }
 
-/// Everything a file imports through `crate::` (or `$crate::` in macros),
-/// and the external crates it names from `names`.
-fn imports(code: &str, names: &[&str]) -> (Vec<Vec<String>>, BTreeSet<String>) {
+/// Everything a file imports from the rest of the crate, as paths from the
+/// crate root: `crate::…` (and `$crate::…` in macros), `super::…` (inline
+/// `mod x { … }` blocks are followed, so it climbs from the right place),
+/// and paths through a name such an import brought in (`use
+/// crate::auth::grants;` then `grants::entity::…`); and the external crates
+/// it names from `names`. `module` is the file's module path.
+fn imports(code: &str, module: &[String], names: &[&str]) -> (Vec<Vec<String>>, BTreeSet<String>) {
     let chars: Vec<char> = code.chars().collect();
     let ident = |c: char| c.is_alphanumeric() || c == '_';
-    let mut crate_paths = Vec::new();
+    let word_at = |i: usize| {
+        let end = (i..chars.len())
+            .find(|&k| !ident(chars[k]))
+            .unwrap_or(chars.len());
+        (chars[i..end].iter().collect::<String>(), end)
+    };
+    let colons_after = |i: usize| {
+        let next = (i..chars.len())
+            .find(|&k| !chars[k].is_whitespace())
+            .unwrap_or(chars.len());
+        (chars.get(next) == Some(&':') && chars.get(next + 1) == Some(&':')).then_some(next + 2)
+    };
+    let mut paths = Vec::new();
+    // Where those paths were written, so that the alias pass skips them.
+    let mut read: Vec<(usize, usize)> = Vec::new();
     let mut externals = BTreeSet::new();
-    let text: String = chars.iter().collect();
-    for (byte, _) in text.match_indices("crate") {
-        let i = text[..byte].chars().count();
-        if i > 0 && ident(chars[i - 1]) {
-            continue;
-        }
-        let after: String = chars[i + 5..].iter().take(4).collect();
-        let rest = after.trim_start();
-        if !rest.starts_with("::") {
-            continue;
-        }
-        let colons = i + 5 + (after.len() - rest.len()) + 2;
-        crate_paths.extend(paths_at(&chars, colons));
-    }
-    for name in names {
-        for (byte, _) in text.match_indices(name) {
-            let i = text[..byte].chars().count();
-            let before_ok = i == 0 || !(ident(chars[i - 1]) || chars[i - 1] == ':');
-            let after: String = chars[i + name.len()..].iter().take(2).collect();
-            if before_ok && after == "::" {
-                externals.insert((*name).to_owned());
+    // Inline modules open at this point: (name, brace depth inside it).
+    let mut inline: Vec<(String, usize)> = Vec::new();
+    let mut pending_mod: Option<String> = None;
+    let mut depth = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '{' => {
+                depth += 1;
+                if let Some(name) = pending_mod.take() {
+                    inline.push((name, depth));
+                }
             }
+            '}' => {
+                if inline.last().is_some_and(|(_, d)| *d == depth) {
+                    inline.pop();
+                }
+                depth -= 1;
+            }
+            ';' => pending_mod = None,
+            _ => {}
         }
+        let starts_word = ident(c) && (i == 0 || !ident(chars[i - 1]));
+        if !starts_word {
+            i += 1;
+            continue;
+        }
+        let after_path = i >= 2 && chars[i - 1] == ':' && chars[i - 2] == ':';
+        let (word, end) = word_at(i);
+        match word.as_str() {
+            "mod" => {
+                let next = (end..chars.len())
+                    .find(|&k| !chars[k].is_whitespace())
+                    .unwrap_or(chars.len());
+                pending_mod = Some(word_at(next).0);
+            }
+            "crate" if !after_path => {
+                if let Some(at) = colons_after(end) {
+                    let (found, to) = paths_at(&chars, at, &[]);
+                    paths.extend(found);
+                    read.push((i, to));
+                }
+            }
+            "super" if !after_path => {
+                let mut base: Vec<String> = module
+                    .iter()
+                    .cloned()
+                    .chain(inline.iter().map(|(name, _)| name.clone()))
+                    .collect();
+                let mut at = i;
+                let mut climbed = true;
+                loop {
+                    let (step, step_end) = word_at(at);
+                    match (step.as_str(), colons_after(step_end)) {
+                        ("super", Some(next)) => {
+                            climbed &= base.pop().is_some();
+                            at = next;
+                            while chars.get(at).is_some_and(|c| c.is_whitespace()) {
+                                at += 1;
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                if climbed {
+                    let (found, to) = paths_at(&chars, at, &base);
+                    paths.extend(found);
+                    read.push((i, to));
+                }
+            }
+            name if !after_path && names.contains(&name) && colons_after(end).is_some() => {
+                externals.insert(name.to_owned());
+            }
+            _ => {}
+        }
+        i = end;
     }
-    (crate_paths, externals)
+    // Names the imports brought in, used as the start of a path.
+    let aliases: BTreeMap<String, Vec<String>> = paths
+        .iter()
+        .filter_map(|path| Some((path.last()?.clone(), path.clone())))
+        .collect();
+    let mut through_aliases = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if let Some(&(_, to)) = read.iter().find(|(from, to)| (*from..*to).contains(&i)) {
+            i = to;
+            continue;
+        }
+        let starts_word =
+            ident(chars[i]) && (i == 0 || !(ident(chars[i - 1]) || chars[i - 1] == ':'));
+        if !starts_word {
+            i += 1;
+            continue;
+        }
+        let (word, end) = word_at(i);
+        if let (Some(path), Some(at)) = (aliases.get(&word), colons_after(end)) {
+            through_aliases.extend(paths_at(&chars, at, path).0);
+        }
+        i = end;
+    }
+    paths.extend(through_aliases);
+    (paths, externals)
 }
 
 /// The most specific rule for a module path.
@@ -343,7 +441,12 @@ fn the_code_follows_the_dependency_rules_in_architecture_md() {
             continue;
         };
         let code = code_only(source);
-        let (paths, named_externals) = imports(&code, &externals);
+        let segments: Vec<String> = if module == "lib" || module == "main" {
+            Vec::new()
+        } else {
+            module.split("::").map(str::to_owned).collect()
+        };
+        let (paths, named_externals) = imports(&code, &segments, &externals);
         for external in &named_externals {
             if rule.must_not_import.contains(external) {
                 failures.push(format!(
@@ -481,8 +584,30 @@ fn the_source_reader_finds_grouped_nested_and_renamed_imports() {
          let s = \"crate::in_a_string\"; let x = crate::h::i(1); $crate::j::k!();\n\
          let c = '\"'; fn l<'a>(x: &'a str) {} use poem::Request;",
     );
-    let (paths, externals) = imports(&code, &["poem", "sea_orm"]);
+    let (paths, externals) = imports(&code, &[], &["poem", "sea_orm"]);
     let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
     assert_eq!(joined, ["a::b", "c::d::E", "c", "f", "h::i", "j::k"]);
     assert_eq!(externals.into_iter().collect::<Vec<_>>(), ["poem"]);
+}
+
+#[test]
+fn the_source_reader_follows_super_inline_modules_and_aliases() {
+    let module = ["auth".to_owned()];
+    let code = code_only(
+        "use super::oauth::clients;\n\
+         mod tests { use super::Scope; mod deeper { fn f() { super::super::super::users::x(); } } }\n\
+         use crate::tasks::store; fn g() { store::entity::Entity::find(); }",
+    );
+    let (paths, _) = imports(&code, &module, &[]);
+    let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
+    assert_eq!(
+        joined,
+        [
+            "oauth::clients",
+            "auth::Scope",
+            "users::x",
+            "tasks::store",
+            "tasks::store::entity::Entity::find",
+        ]
+    );
 }

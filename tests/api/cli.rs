@@ -65,6 +65,24 @@ async fn token_prints_only_a_token_the_server_accepts() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
+/// With no logging settings at all, `errand token` prints the token and
+/// nothing else, not even the lines of the migrations it applies.
+#[test]
+fn token_prints_no_log_lines_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_errand"))
+        .env_clear()
+        .current_dir(dir.path())
+        .args(["token", "--user", "quiet@example.com"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert_eq!(stdout.trim_end().split('.').count(), 3, "{stdout}");
+}
+
 #[tokio::test]
 async fn token_rejects_bad_input_with_a_clear_message() {
     let app = TestApp::spawn().await;

@@ -12,10 +12,10 @@ use uuid::Uuid;
 
 use super::{
     request::{self, Authorization, AuthorizeParams},
-    session::{self, AUTHORIZE_PATH},
+    session,
 };
 use crate::{
-    auth::Scope,
+    auth::{Scope, principal::AUTHORIZE_PATH},
     oauth::{
         OAuthState, accounts,
         accounts::AccountError,

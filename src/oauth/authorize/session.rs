@@ -26,14 +26,16 @@ use poem::{
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, sea_query::OnConflict};
 use uuid::Uuid;
 
-use crate::oauth::{OAuthState, accounts, entity::csrf_key, pages};
+use crate::{
+    auth::principal::AUTHORIZE_PATH,
+    oauth::{OAuthState, accounts, entity::csrf_key, pages},
+};
 
 const SESSION_COOKIE: &str = "errand_session";
 const CSRF_COOKIE: &str = "errand_csrf";
 /// Cookies are sent only to the sign-in pages, not with every API call.
 const COOKIE_PATH: &str = "/oauth";
 const CSRF_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
-pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 
 /// The row every process reads its CSRF key from.
 const CSRF_KEY_ID: &str = "primary";
