@@ -131,7 +131,7 @@ impl Authenticator {
             other => AuthError::External(other),
         })?;
         let issuer = external.issuer();
-        let user_id = match self.live.identity(issuer, &claims.sub) {
+        let user_id = match self.live.identity(&claims.sub) {
             Recall::Known(user) => user,
             Recall::Unknown(asked) => {
                 let verified_email = claims
@@ -146,8 +146,7 @@ impl Authenticator {
                     verified_email.as_ref(),
                 )
                 .await?;
-                self.live
-                    .remember_identity(issuer, &claims.sub, user.id, asked);
+                self.live.remember_identity(&claims.sub, user.id, asked);
                 user.id
             }
         };

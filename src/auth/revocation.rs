@@ -94,11 +94,18 @@ struct Memory {
     epoch: u64,
     /// Live grant → the user it belongs to.
     grants: HashMap<Uuid, Uuid>,
-    /// (issuer, subject) → Errand user.
-    identities: HashMap<(String, String), Uuid>,
+    /// The external identity provider's subject → Errand user (a process
+    /// trusts one provider, so the subject alone is the key).
+    identities: HashMap<String, Uuid>,
 }
 
 impl Memory {
+    /// Whether an answer read at `asked` may be remembered: the watcher is
+    /// heard and nothing was invalidated since.
+    fn admits(&self, asked: Epoch) -> bool {
+        self.trusted && self.epoch == asked.0
+    }
+
     fn invalidate(&mut self, what: &Invalidation) {
         self.epoch += 1;
         match what {
@@ -145,35 +152,24 @@ impl LiveCache {
     /// invalidated since `asked` (the answer may predate it).
     pub fn remember_grant(&self, grant: Uuid, user: Uuid, asked: Epoch) {
         let mut memory = self.write();
-        if memory.trusted && memory.epoch == asked.0 {
-            if memory.grants.len() >= CAPACITY {
-                memory.grants.clear();
-            }
-            memory.grants.insert(grant, user);
+        if memory.admits(asked) {
+            insert_bounded(&mut memory.grants, grant, user);
         }
     }
 
-    /// The Errand user an external subject is known to map to.
-    pub fn identity(&self, issuer: &str, subject: &str) -> Recall<Uuid> {
+    /// The Errand user the external provider's `subject` is known to map to.
+    pub fn identity(&self, subject: &str) -> Recall<Uuid> {
         let memory = self.read();
-        match memory
-            .identities
-            .get(&(issuer.to_owned(), subject.to_owned()))
-        {
+        match memory.identities.get(subject) {
             Some(user) if memory.trusted => Recall::Known(*user),
             _ => Recall::Unknown(Epoch(memory.epoch)),
         }
     }
 
-    pub fn remember_identity(&self, issuer: &str, subject: &str, user: Uuid, asked: Epoch) {
+    pub fn remember_identity(&self, subject: &str, user: Uuid, asked: Epoch) {
         let mut memory = self.write();
-        if memory.trusted && memory.epoch == asked.0 {
-            if memory.identities.len() >= CAPACITY {
-                memory.identities.clear();
-            }
-            memory
-                .identities
-                .insert((issuer.to_owned(), subject.to_owned()), user);
+        if memory.admits(asked) {
+            insert_bounded(&mut memory.identities, subject.to_owned(), user);
         }
     }
 
@@ -202,6 +198,14 @@ impl LiveCache {
     pub fn is_trusted(&self) -> bool {
         self.read().trusted
     }
+}
+
+/// Inserts, emptying the map first when it is full: the entries refill on use.
+fn insert_bounded<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Uuid>, key: K, user: Uuid) {
+    if map.len() >= CAPACITY {
+        map.clear();
+    }
+    map.insert(key, user);
 }
 
 /// Keeps `cache` in step with revocations made by other processes, for as
@@ -392,10 +396,10 @@ mod tests {
         };
         remember(a, user);
         remember(b, other);
-        let Recall::Unknown(epoch) = cache.identity("https://idp", "sub") else {
+        let Recall::Unknown(epoch) = cache.identity("sub") else {
             panic!("known too early");
         };
-        cache.remember_identity("https://idp", "sub", user, epoch);
+        cache.remember_identity("sub", user, epoch);
 
         cache.invalidate(&Invalidation::Grant(b));
         assert!(matches!(cache.grant(b, other), Recall::Unknown(_)));
@@ -403,10 +407,7 @@ mod tests {
 
         cache.invalidate(&Invalidation::User(user));
         assert!(matches!(cache.grant(a, user), Recall::Unknown(_)));
-        assert!(matches!(
-            cache.identity("https://idp", "sub"),
-            Recall::Unknown(_)
-        ));
+        assert!(matches!(cache.identity("sub"), Recall::Unknown(_)));
     }
 
     /// A lookup that began before the watcher was listening may have read a

@@ -473,15 +473,9 @@ impl Drop for Replica {
     }
 }
 
-/// Polls `GET /v1/me` with `token` on `address` until it answers `status`;
-/// returns how long that took, or `None` if it did not within `limit`.
-pub async fn me_turns(
-    app: &TestApp,
-    address: &str,
-    token: &str,
-    status: StatusCode,
-    limit: Duration,
-) -> Option<Duration> {
+/// Whether the server at `address` starts refusing `token` (401 on
+/// `GET /v1/me`) within `limit`, polling as a client would.
+pub async fn refused_within(app: &TestApp, address: &str, token: &str, limit: Duration) -> bool {
     let started = std::time::Instant::now();
     while started.elapsed() < limit {
         let answer = app
@@ -492,12 +486,12 @@ pub async fn me_turns(
             .await
             .unwrap()
             .status();
-        if answer == status {
-            return Some(started.elapsed());
+        if answer == StatusCode::UNAUTHORIZED {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    None
+    false
 }
 
 /// Whether the tests run on PostgreSQL (`ERRAND_TEST_DATABASE_URL`).
