@@ -1,0 +1,2 @@
+pub mod guard;
+pub mod signature;
