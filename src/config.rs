@@ -116,6 +116,51 @@ pub struct AuthSettings {
     pub trust_forwarded_for: bool,
 }
 
+/// The default topic events are published to.
+pub const DEFAULT_EVENTS_TOPIC: &str = "errand.events";
+
+/// Where events go.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated (`host:9092,host2:9092`).
+    /// Without them `serve` starts an embedded in-memory cluster.
+    #[arg(long, env = "ERRAND_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// The topic events are published to (created if missing).
+    #[arg(long, env = "ERRAND_KAFKA_TOPIC", default_value = DEFAULT_EVENTS_TOPIC)]
+    pub kafka_topic: String,
+}
+
+impl KafkaArgs {
+    pub fn settings(&self) -> KafkaSettings {
+        KafkaSettings {
+            brokers: self
+                .kafka_brokers
+                .clone()
+                .filter(|brokers| !brokers.trim().is_empty()),
+            topic: self.kafka_topic.clone(),
+        }
+    }
+}
+
+/// The Kafka cluster and topic events go to.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// Bootstrap servers; `None` for the embedded cluster.
+    pub brokers: Option<String>,
+    pub topic: String,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            topic: DEFAULT_EVENTS_TOPIC.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum LogFormat {
     #[default]

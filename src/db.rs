@@ -100,6 +100,71 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     }
 }
 
+/// Wake-ups from a PostgreSQL `NOTIFY` channel, for background work that
+/// also polls: a notification only says "look now", so a lost connection
+/// just wakes the caller (something may have been missed) and reconnects on
+/// the next call. On SQLite, which has no NOTIFY, it never wakes.
+pub struct Wakeups {
+    pool: Option<sea_orm::sqlx::PgPool>,
+    channel: &'static str,
+    listener: Option<sea_orm::sqlx::postgres::PgListener>,
+}
+
+/// How long to wait before reconnecting a listener that failed.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+impl Wakeups {
+    /// `application_name` labels the listener's own connection (it holds
+    /// one for as long as it runs, which would take one from the pool).
+    pub fn new(db: &DatabaseConnection, application_name: &str, channel: &'static str) -> Self {
+        let pool = (db.get_database_backend() == DbBackend::Postgres).then(|| {
+            let options = (*db.get_postgres_connection_pool().connect_options())
+                .clone()
+                .application_name(application_name);
+            sea_orm::sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .connect_lazy_with(options)
+        });
+        Self {
+            pool,
+            channel,
+            listener: None,
+        }
+    }
+
+    /// Resolves at the next notification (cancel-safe).
+    pub async fn next(&mut self) {
+        let Some(pool) = &self.pool else {
+            return std::future::pending().await;
+        };
+        let listener = match &mut self.listener {
+            Some(listener) => listener,
+            None => {
+                let listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
+                    Ok(mut listener) => match listener.listen(self.channel).await {
+                        Ok(()) => listener,
+                        Err(err) => {
+                            tracing::debug!(error = %err, channel = self.channel, "cannot LISTEN");
+                            tokio::time::sleep(LISTEN_RETRY).await;
+                            return;
+                        }
+                    },
+                    Err(err) => {
+                        tracing::debug!(error = %err, channel = self.channel, "cannot connect to LISTEN");
+                        tokio::time::sleep(LISTEN_RETRY).await;
+                        return;
+                    }
+                };
+                self.listener.insert(listener)
+            }
+        };
+        if listener.recv().await.is_err() {
+            self.listener = None;
+        }
+    }
+}
+
 /// `SELECT 1`, for readiness.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())

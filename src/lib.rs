@@ -6,11 +6,14 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod health;
+pub mod jobs;
 pub mod oauth;
 pub mod operations;
 pub mod patch;
 pub mod problem;
+pub mod reminders;
 pub mod secrets;
 pub mod server;
 pub mod site;
@@ -22,12 +25,12 @@ pub mod timestamp;
 pub mod urls;
 pub mod users;
 pub mod web;
+pub mod webhooks;
 
 use std::time::Duration;
 
 use poem::{Endpoint, Response};
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::task::JoinSet;
 
 use crate::{
     auth::{
@@ -35,8 +38,10 @@ use crate::{
         oidc::{OidcError, OidcVerifier},
         revocation,
     },
-    config::{AuthSettings, DatabaseSettings, PublicUrl},
+    config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl},
     db::DbSetupError,
+    events::{Broker, kafka::BrokerError, relay::Relay},
+    jobs::{Jobs, Woken},
     oauth::OAuthState,
     spec::SpecError,
 };
@@ -63,11 +68,49 @@ pub struct App {
     csrf_key: [u8; 32],
 }
 
-/// The background work a serving process runs beside the API; stopped when
-/// dropped.
+/// The background work a serving process runs beside the API, and the
+/// Kafka cluster it publishes to; aborted when dropped, or stopped cleanly
+/// by [`Background::shutdown`].
 #[derive(Debug)]
 pub struct Background {
-    _tasks: JoinSet<()>,
+    jobs: Option<Jobs>,
+    // After `jobs`: an embedded cluster outlives the clients using it.
+    broker: Broker,
+}
+
+impl Background {
+    /// The cluster events go to.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Lets every job finish its step (the relay publishes what it holds),
+    /// waiting up to `grace`.
+    pub async fn shutdown(mut self, grace: Duration) {
+        if let Some(jobs) = self.jobs.take() {
+            jobs.shutdown(grace).await;
+        }
+    }
+}
+
+/// What the background work needs besides the database.
+#[derive(Debug, Clone)]
+pub struct BackgroundSettings {
+    pub kafka: KafkaSettings,
+    /// Whether this process runs the workers (the outbox relay, and the
+    /// reminder scheduler and webhook dispatcher). `false` for a process
+    /// that only serves the API while others do that work.
+    pub workers: bool,
+}
+
+impl BackgroundSettings {
+    /// Everything in one process: what `errand serve` does by default.
+    pub fn all(kafka: KafkaSettings) -> Self {
+        Self {
+            kafka,
+            workers: true,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +125,8 @@ pub enum StartError {
     Oidc(#[from] OidcError),
     #[error("could not load or store the sign-in pages' CSRF key")]
     CsrfKey(#[source] DbErr),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
 }
 
 impl App {
@@ -115,23 +160,42 @@ impl App {
 
     /// Starts what a serving process keeps doing beside the API: hearing
     /// about revocations made elsewhere (until it does, every token is
-    /// checked against the database) and picking up rotated signing keys.
-    pub fn spawn_background(&self) -> Background {
-        let mut tasks = JoinSet::new();
-        tasks.spawn(revocation::watch(
-            self.db.clone(),
-            self.authenticator.live_cache().clone(),
-        ));
+    /// checked against the database), picking up rotated signing keys,
+    /// publishing the outbox to Kafka (starting an embedded cluster when
+    /// none is configured), and sweeping expired rows.
+    pub async fn start_background(
+        &self,
+        settings: &BackgroundSettings,
+    ) -> Result<Background, StartError> {
+        let broker = Broker::start(&settings.kafka).await?;
+        let mut jobs = Jobs::new();
+        let (db, cache) = (self.db.clone(), self.authenticator.live_cache().clone());
+        jobs.spawn("revocation watcher", |mut stop| async move {
+            tokio::select! {
+                () = revocation::watch(db, cache) => {}
+                () = stop.requested() => {}
+            }
+        });
         let authenticator = self.authenticator.clone();
-        tasks.spawn(async move {
-            let mut every = tokio::time::interval(KEY_RELOAD_INTERVAL);
-            every.tick().await;
-            loop {
-                every.tick().await;
+        jobs.spawn("signing key reload", |mut stop| async move {
+            while stop
+                .pause(KEY_RELOAD_INTERVAL, std::future::pending())
+                .await
+                != Woken::Stopping
+            {
                 authenticator.reload_keys(true).await;
             }
         });
-        Background { _tasks: tasks }
+        if settings.workers {
+            let relay = Relay::new(self.db.clone(), &broker)?;
+            jobs.spawn("outbox relay", |stop| events::relay::run(relay, stop));
+        }
+        let db = self.db.clone();
+        jobs.spawn("janitor", |stop| jobs::janitor::run(db, stop));
+        Ok(Background {
+            jobs: Some(jobs),
+            broker,
+        })
     }
 
     /// Issues and checks this deployment's access tokens.

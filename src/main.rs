@@ -4,11 +4,11 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use errand::{
-    App,
+    App, BackgroundSettings,
     auth::{KeyRing, ScopeSet, grants},
     config::{
-        AddressArgs, AuthSettings, DatabaseArgs, LogArgs, OidcArgs, OidcSettings, PublicUrl,
-        SigningArgs,
+        AddressArgs, AuthSettings, DatabaseArgs, KafkaArgs, LogArgs, OidcArgs, OidcSettings,
+        PublicUrl, SigningArgs,
     },
     db,
     oauth::clients::{self, GrantType, NewClient},
@@ -148,6 +148,8 @@ struct ServeArgs {
     signing: SigningArgs,
     #[command(flatten)]
     oidc: OidcArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// Behind a trusted reverse proxy: take the client address for sign-in
     /// throttling from the last X-Forwarded-For entry.
     #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR")]
@@ -189,6 +191,9 @@ struct TokenArgs {
     #[command(flatten)]
     signing: SigningArgs,
 }
+
+/// How long background jobs get to finish their step after the server stopped.
+const BACKGROUND_STOP_GRACE: Duration = Duration::from_secs(10);
 
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
@@ -257,14 +262,19 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     };
     let app = App::start(&args.database.settings(), public_url, &settings).await?;
     tracing::info!(public_url = %app.public_url, "errand ready");
-    let _background = app.spawn_background();
-    server::serve(
+    let background = app
+        .start_background(&BackgroundSettings::all(args.kafka.settings()))
+        .await?;
+    let served = server::serve(
         acceptor,
         app.endpoint()?,
         server::shutdown_signal(),
         args.shutdown_grace,
     )
-    .await?;
+    .await;
+    // Requests have finished: let the relay publish what they wrote.
+    background.shutdown(BACKGROUND_STOP_GRACE).await;
+    served?;
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::{config::PublicUrl, health::HealthApi, tasks::TasksApi, users::api::AccountApi};
+use crate::{
+    config::PublicUrl, events::Source, health::HealthApi, tasks::TasksApi, users::api::AccountApi,
+};
 
 /// Every OpenAPI operation group, in the order the documents list them.
 pub type Apis = (TasksApi, AccountApi, HealthApi);
@@ -15,6 +17,7 @@ pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl) -> Apis {
         TasksApi {
             db: db.clone(),
             public_url: public_url.clone(),
+            events: Source::new(public_url),
         },
         AccountApi { db: db.clone() },
         HealthApi { db: db.clone() },

@@ -11,6 +11,12 @@ mod m20261126_000003_create_tasks;
 mod m20261127_000004_create_oauth;
 mod m20261127_000005_announce_revocations;
 mod m20261127_000006_create_oauth_csrf_keys;
+mod m20261127_000007_create_outbox;
+mod m20261127_000008_create_reminders;
+mod m20261127_000009_create_webhooks;
+
+/// How many shards the outbox is split into (see the outbox migration).
+pub use m20261127_000007_create_outbox::SHARDS as OUTBOX_SHARDS;
 
 pub struct Migrator;
 
@@ -24,6 +30,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_oauth::Migration),
             Box::new(m20261127_000005_announce_revocations::Migration),
             Box::new(m20261127_000006_create_oauth_csrf_keys::Migration),
+            Box::new(m20261127_000007_create_outbox::Migration),
+            Box::new(m20261127_000008_create_reminders::Migration),
+            Box::new(m20261127_000009_create_webhooks::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ pub mod consent;
 pub mod entity;
 pub mod flows;
 pub mod pages;
+pub mod sweep;
 pub mod token_endpoint;
 
 use poem::{EndpointExt, endpoint::BoxEndpoint, http::Method};

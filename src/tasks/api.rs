@@ -18,6 +18,7 @@ use super::{
 use crate::{
     auth::{Authorized, Scope, TasksRead, TasksWrite},
     config::PublicUrl,
+    events::Source,
     patch::Change,
     problem::{FieldIssue, Problem},
     timestamp::Timestamp,
@@ -40,6 +41,8 @@ impl From<StoreError> for Problem {
 pub struct TasksApi {
     pub db: DatabaseConnection,
     pub public_url: PublicUrl,
+    /// Names this deployment in the events the operations cause.
+    pub events: Source,
 }
 
 /// The fields of a new task. Optional fields may be omitted or null.
@@ -193,7 +196,7 @@ impl TasksApi {
             priority: body.priority.unwrap_or(Priority::Normal),
             tags: body.tags.unwrap_or_default(),
         };
-        let task = store::create(&self.db, auth.user_id, new).await?;
+        let task = store::create(&self.db, &self.events, auth.user_id, new).await?;
         let location = self.public_url.join(&format!("/v1/tasks/{}", task.number));
         Ok(CreatedTask::Created(Json(task.into()), location))
     }
@@ -296,7 +299,7 @@ impl TasksApi {
     ) -> Result<Json<TaskView>, Problem> {
         let patch = body.0.into_patch()?;
         found(
-            store::update(&self.db, auth.user_id, number.0, patch).await?,
+            store::update(&self.db, &self.events, auth.user_id, number.0, patch).await?,
             number.0,
         )
     }
@@ -316,7 +319,14 @@ impl TasksApi {
         /// The task's number.
         number: Path<TaskNumber>,
     ) -> Result<Json<TaskView>, Problem> {
-        let task = store::set_status(&self.db, auth.user_id, number.0, TaskStatus::Done).await?;
+        let task = store::set_status(
+            &self.db,
+            &self.events,
+            auth.user_id,
+            number.0,
+            TaskStatus::Done,
+        )
+        .await?;
         found(task, number.0)
     }
 
@@ -335,7 +345,14 @@ impl TasksApi {
         /// The task's number.
         number: Path<TaskNumber>,
     ) -> Result<Json<TaskView>, Problem> {
-        let task = store::set_status(&self.db, auth.user_id, number.0, TaskStatus::Open).await?;
+        let task = store::set_status(
+            &self.db,
+            &self.events,
+            auth.user_id,
+            number.0,
+            TaskStatus::Open,
+        )
+        .await?;
         found(task, number.0)
     }
 
@@ -354,7 +371,7 @@ impl TasksApi {
         /// The task's number.
         number: Path<TaskNumber>,
     ) -> Result<DeletedTask, Problem> {
-        if store::delete(&self.db, auth.user_id, number.0).await? {
+        if store::delete(&self.db, &self.events, auth.user_id, number.0).await? {
             Ok(DeletedTask::Deleted)
         } else {
             Err(no_such_task(number.0))

@@ -14,13 +14,20 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::views::TaskView;
 use super::{
     agenda::{AgendaWindow, Due, SECTION_LIMIT, Sections},
     domain::{NewTask, Priority, Tags, Task, TaskNumber, TaskPatch, TaskStatus},
     entity::{task, task_tag},
     listing::{ListQuery, Position, SortKey, StatusFilter},
 };
-use crate::{db, patch::Change, timestamp::Timestamp, users};
+use crate::{
+    db,
+    events::{Event, EventType, Source, outbox},
+    patch::Change,
+    timestamp::Timestamp,
+    users,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,13 +37,20 @@ pub enum StoreError {
     Corrupt { id: Uuid, why: String },
     #[error("database error")]
     Database(#[from] DbErr),
+    #[error("could not render an event")]
+    Event(#[from] serde_json::Error),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Creates a task with the user's next number (see
 /// `users::store::next_task_number` for why numbers never collide or skip).
-pub async fn create(db: &DatabaseConnection, user_id: Uuid, new: NewTask) -> Result<Task> {
+pub async fn create(
+    db: &DatabaseConnection,
+    source: &Source,
+    user_id: Uuid,
+    new: NewTask,
+) -> Result<Task> {
     let now = Timestamp::now();
     let mut row = task::Model {
         id: Uuid::now_v7(),
@@ -54,7 +68,7 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, new: NewTask) -> Res
         version: 1,
     };
     row.number = match db.get_database_backend() {
-        DbBackend::Postgres => create_in_one_statement(db, &row).await?,
+        DbBackend::Postgres => create_in_one_statement(db, source, &row).await?,
         _ => {
             let txn = db::begin_write(db).await?;
             row.number = users::store::next_task_number(&txn, user_id)
@@ -64,19 +78,80 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, new: NewTask) -> Res
                 .exec_without_returning(&txn)
                 .await?;
             insert_tags(&txn, row.id, user_id, &new.tags).await?;
+            let created = to_task(row.clone())?;
+            outbox::append(
+                &txn,
+                &task_event(source, EventType::TaskCreated, user_id, &created)?,
+            )
+            .await?;
             txn.commit().await?;
             row.number
         }
     };
+    outbox::committed();
     to_task(row)
+}
+
+/// The event for a change to `task`: the task as the API shows it, and
+/// whose it is.
+fn task_event(source: &Source, kind: EventType, user_id: Uuid, task: &Task) -> Result<Event> {
+    view_event(source, kind, user_id, TaskView::from(task.clone()))
+}
+
+fn view_event(source: &Source, kind: EventType, user_id: Uuid, task: TaskView) -> Result<Event> {
+    #[derive(serde::Serialize)]
+    struct Data {
+        user_id: Uuid,
+        task: TaskView,
+    }
+    let subject = format!("tasks/{}", task.id);
+    Ok(Event::new(
+        source,
+        kind,
+        task.id,
+        &subject,
+        &Data { user_id, task },
+    )?)
+}
+
+/// A task number no real task has, written into a `task.created` event
+/// rendered before the database has chosen the number. `"number":` followed
+/// by it can only be the task's `number` key: inside a JSON string every
+/// quote is escaped. (A test checks that it occurs exactly once.)
+const NUMBER_PLACEHOLDER: i64 = i64::MIN;
+
+/// Splits a rendered `task.created` payload around its placeholder number,
+/// for SQL to join the halves with the real number.
+fn split_at_number(payload: &str) -> Option<(&str, &str)> {
+    let marker = format!("\"number\":{NUMBER_PLACEHOLDER}");
+    let at = payload.find(&marker)?;
+    let head_end = at + "\"number\":".len();
+    Some((&payload[..head_end], &payload[at + marker.len()..]))
 }
 
 /// On PostgreSQL the whole create is one statement: the counter increment,
 /// the task and its tags as data-modifying `WITH` clauses, atomic like a
 /// transaction, in one round trip instead of five (BEGIN, the three writes,
 /// COMMIT). The increment locks the user's row until the statement ends, as
-/// in the transaction. Returns the task's number.
-async fn create_in_one_statement(db: &DatabaseConnection, row: &task::Model) -> Result<i64> {
+/// in the transaction. The `task.created` event is one more clause: its
+/// payload is rendered before the number is known and joined around it.
+/// Returns the task's number.
+async fn create_in_one_statement(
+    db: &DatabaseConnection,
+    source: &Source,
+    row: &task::Model,
+) -> Result<i64> {
+    let mut draft = row.clone();
+    draft.number = 1;
+    let mut view = TaskView::from(to_task(draft)?);
+    view.number = NUMBER_PLACEHOLDER;
+    let event = view_event(source, EventType::TaskCreated, row.user_id, view)?;
+    let Some((head, tail)) = split_at_number(&event.payload) else {
+        return Err(StoreError::Corrupt {
+            id: row.id,
+            why: "the task.created event has no number to fill in".into(),
+        });
+    };
     let sql = format!(
         "WITH next AS ({next}), \
          task AS (INSERT INTO tasks (id, user_id, number, title, notes, status, priority, \
@@ -84,7 +159,9 @@ async fn create_in_one_statement(db: &DatabaseConnection, row: &task::Model) -> 
            SELECT $2, $1, next.task_counter, $3, $4, $5, $6, $7, $8, $9, $9, NULL, 1 FROM next \
            RETURNING number), \
          tag AS (INSERT INTO task_tags (task_id, tag, user_id) \
-           SELECT $2, name, $1 FROM task, unnest(string_to_array($8, ' ')) AS name) \
+           SELECT $2, name, $1 FROM task, unnest(string_to_array($8, ' ')) AS name), \
+         event AS (INSERT INTO outbox (id, shard, message_key, payload, created_at) \
+           SELECT $10, $11, $12, $13 || task.number || $14, $15 FROM task) \
          SELECT number FROM task",
         next = users::store::NEXT_TASK_NUMBER_POSTGRES,
     );
@@ -101,6 +178,12 @@ async fn create_in_one_statement(db: &DatabaseConnection, row: &task::Model) -> 
             row.due_at.into(),
             row.tags.clone().into(),
             row.created_at.into(),
+            event.id.into(),
+            outbox::shard_of(event.key).into(),
+            event.key.to_string().into(),
+            head.into(),
+            tail.into(),
+            event.time.into(),
         ],
     );
     let created = db.query_one_raw(statement).await?;
@@ -414,6 +497,7 @@ async fn open_due_between(
 /// changes nothing leaves the version alone.
 pub async fn update(
     db: &DatabaseConnection,
+    source: &Source,
     user_id: Uuid,
     number: TaskNumber,
     patch: TaskPatch,
@@ -453,14 +537,22 @@ pub async fn update(
     if let Some(tags) = new_tags {
         replace_tags(&txn, row.id, user_id, &tags).await?;
     }
+    let updated = to_task(next)?;
+    outbox::append(
+        &txn,
+        &task_event(source, EventType::TaskUpdated, user_id, &updated)?,
+    )
+    .await?;
     txn.commit().await?;
-    to_task(next).map(Some)
+    outbox::committed();
+    Ok(Some(updated))
 }
 
 /// Marks a task open or done. Setting the status it already has changes
 /// nothing, so repeating the call is safe.
 pub async fn set_status(
     db: &DatabaseConnection,
+    source: &Source,
     user_id: Uuid,
     number: TaskNumber,
     status: TaskStatus,
@@ -483,8 +575,15 @@ pub async fn set_status(
     next.version = row.version + 1;
     next.updated_at = now;
     save(&txn, &row, &next).await?;
+    let changed = to_task(next)?;
+    let kind = match status {
+        TaskStatus::Done => EventType::TaskCompleted,
+        TaskStatus::Open => EventType::TaskReopened,
+    };
+    outbox::append(&txn, &task_event(source, kind, user_id, &changed)?).await?;
     txn.commit().await?;
-    to_task(next).map(Some)
+    outbox::committed();
+    Ok(Some(changed))
 }
 
 /// Writes the columns that differ between `before` and `after`.
@@ -503,14 +602,29 @@ async fn save(txn: &impl ConnectionTrait, before: &task::Model, after: &task::Mo
     Ok(())
 }
 
-/// Deletes a task; `false` if the user has no task with that number.
-pub async fn delete(db: &DatabaseConnection, user_id: Uuid, number: TaskNumber) -> Result<bool> {
-    let result = task::Entity::delete_many()
-        .filter(task::Column::UserId.eq(user_id))
-        .filter(task::Column::Number.eq(number.get()))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected > 0)
+/// Deletes a task; `false` if the user has no task with that number. The
+/// `task.deleted` event carries the task as it was.
+pub async fn delete(
+    db: &DatabaseConnection,
+    source: &Source,
+    user_id: Uuid,
+    number: TaskNumber,
+) -> Result<bool> {
+    let txn = db::begin_write(db).await?;
+    let Some(row) = find_row(user_id, number).lock_exclusive().one(&txn).await? else {
+        return Ok(false);
+    };
+    let id = row.id;
+    let deleted = to_task(row)?;
+    outbox::append(
+        &txn,
+        &task_event(source, EventType::TaskDeleted, user_id, &deleted)?,
+    )
+    .await?;
+    task::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
+    outbox::committed();
+    Ok(true)
 }
 
 fn to_task(row: task::Model) -> Result<Task> {
@@ -564,6 +678,34 @@ mod tests {
                 "version"
             ]
         );
+    }
+
+    #[test]
+    fn the_number_placeholder_is_found_only_as_the_number_key() {
+        let source = Source::new(&crate::config::PublicUrl::parse("https://e.example").unwrap());
+        let tricky = format!("\\\"number\\\":{NUMBER_PLACEHOLDER} \"number\":{NUMBER_PLACEHOLDER}");
+        let row = task::Model {
+            id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            number: 1,
+            title: tricky.clone(),
+            notes: Some(tricky),
+            status: "open".into(),
+            priority: 1,
+            due_at: None,
+            tags: String::new(),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+            completed_at: None,
+            version: 1,
+        };
+        let mut view = TaskView::from(to_task(row.clone()).unwrap());
+        view.number = NUMBER_PLACEHOLDER;
+        let event = view_event(&source, EventType::TaskCreated, row.user_id, view).unwrap();
+        let (head, tail) = split_at_number(&event.payload).unwrap();
+        let joined: serde_json::Value = serde_json::from_str(&format!("{head}42{tail}")).unwrap();
+        assert_eq!(joined["data"]["task"]["number"], 42);
+        assert_eq!(joined["data"]["task"]["title"], row.title);
     }
 
     #[test]

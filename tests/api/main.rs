@@ -17,6 +17,7 @@ mod browser;
 mod cli;
 mod contract;
 mod errors;
+mod events;
 mod isolation;
 mod listing;
 mod oauth;

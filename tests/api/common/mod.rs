@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use errand::{
-    App, Background,
+    App, Background, BackgroundSettings,
     auth::{ScopeSet, grants},
-    config::{AuthSettings, DatabaseSettings, PublicUrl},
+    config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl},
     users::{self, EmailAddress},
 };
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -95,7 +95,10 @@ pub struct TestApp {
     pub client: Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _background: Background,
+    pub background: Background,
+    /// The Kafka cluster and topic of this test, as another process or a
+    /// consumer reaches them.
+    pub kafka: KafkaSettings,
     // Last: dropped after the server has stopped.
     _database: TestDatabase,
 }
@@ -106,6 +109,29 @@ impl TestApp {
     }
 
     pub async fn spawn_with(auth: AuthSettings) -> Self {
+        Self::spawn_configured(auth, true, test_kafka()).await
+    }
+
+    /// An Errand whose configured broker does not exist (nothing listens
+    /// on that loopback port); `kafka` still names the test's real cluster.
+    pub async fn spawn_with_unreachable_kafka() -> Self {
+        let real = test_kafka();
+        let unreachable = KafkaSettings {
+            brokers: Some("127.0.0.1:1".into()),
+            topic: real.topic.clone(),
+        };
+        let mut app = Self::spawn_configured(AuthSettings::default(), true, unreachable).await;
+        app.kafka = real;
+        app
+    }
+
+    /// An Errand that serves the API but runs no workers (no relay,
+    /// scheduler or dispatcher): for tests that run those elsewhere.
+    pub async fn spawn_api_only() -> Self {
+        Self::spawn_configured(AuthSettings::default(), false, test_kafka()).await
+    }
+
+    async fn spawn_configured(auth: AuthSettings, workers: bool, kafka: KafkaSettings) -> Self {
         errand::install_crypto_provider();
         let (database, database_url) = TestDatabase::create().await;
         let acceptor = TcpListener::bind("127.0.0.1:0")
@@ -125,7 +151,24 @@ impl TestApp {
             .await
             .expect("start errand");
         let endpoint = app.endpoint().expect("build endpoint");
-        let background = app.spawn_background();
+        if let Some(brokers) = test_kafka_brokers() {
+            // Before anyone subscribes: a consumer of a topic that does not
+            // exist yet may not look for it again for minutes.
+            errand::events::kafka::ensure_topic(&brokers, &kafka.topic)
+                .await
+                .expect("create the test's topic");
+        }
+        let background = app
+            .start_background(&BackgroundSettings {
+                kafka: kafka.clone(),
+                workers,
+            })
+            .await
+            .expect("start the background jobs");
+        let kafka = KafkaSettings {
+            brokers: Some(background.broker().bootstrap_servers().to_owned()),
+            topic: kafka.topic,
+        };
         // Wait for the revocation watcher: tests then see the steady state,
         // and no connection is left half-open (mid-handshake) when the test
         // ends and its runtime stops, which would hold up PostgreSQL's
@@ -160,7 +203,8 @@ impl TestApp {
             client: Client::builder().no_proxy().build().expect("http client"),
             shutdown: Some(shutdown),
             server: Some(server),
-            _background: background,
+            background,
+            kafka,
             _database: database,
         }
     }
@@ -337,6 +381,29 @@ impl Drop for TestApp {
     }
 }
 
+/// The Kafka cluster of a test: the one `ERRAND_TEST_KAFKA_BROKERS` names,
+/// with a topic of the test's own (tests run in parallel), or an embedded
+/// one per test.
+pub fn test_kafka() -> KafkaSettings {
+    match test_kafka_brokers() {
+        Some(brokers) => KafkaSettings {
+            brokers: Some(brokers),
+            topic: format!("errand.test.{}", uuid::Uuid::new_v4().simple()),
+        },
+        None => KafkaSettings::default(),
+    }
+}
+
+fn test_kafka_brokers() -> Option<String> {
+    std::env::var("ERRAND_TEST_KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty())
+}
+
+pub fn on_real_kafka() -> bool {
+    test_kafka_brokers().is_some()
+}
+
 pub struct TestUser {
     pub id: uuid::Uuid,
     pub email: String,
@@ -384,6 +451,13 @@ pub struct Replica {
 
 impl Replica {
     pub async fn start(app: &TestApp) -> Self {
+        Self::start_with(app, &[]).await
+    }
+
+    /// A replica with extra environment variables. It publishes to the
+    /// test's Kafka cluster and topic (an embedded cluster listens on
+    /// loopback, so another process can use it too).
+    pub async fn start_with(app: &TestApp, env: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
 
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -398,6 +472,12 @@ impl Replica {
             .env("ERRAND_LISTEN", format!("127.0.0.1:{port}"))
             .env("ERRAND_LOG_FORMAT", "json")
             .env("ERRAND_LOG", "warn,errand::auth::revocation=debug")
+            .env(
+                "ERRAND_KAFKA_BROKERS",
+                app.kafka.brokers.as_deref().unwrap_or_default(),
+            )
+            .env("ERRAND_KAFKA_TOPIC", &app.kafka.topic)
+            .envs(env.iter().copied())
             .arg("serve")
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -466,6 +546,14 @@ impl Replica {
     }
 }
 
+impl Replica {
+    /// Ends the process at once, as a crash or an out-of-memory kill would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Replica {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -497,4 +585,78 @@ pub async fn refused_within(app: &TestApp, address: &str, token: &str, limit: Du
 /// Whether the tests run on PostgreSQL (`ERRAND_TEST_DATABASE_URL`).
 pub fn on_postgres() -> bool {
     std::env::var("ERRAND_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
+}
+
+/// A Kafka consumer of the test's events topic, from its beginning.
+pub struct EventReader {
+    consumer: rdkafka::consumer::StreamConsumer,
+}
+
+/// One message read back: its key, the CloudEvent, and its content type.
+#[derive(Debug, Clone)]
+pub struct ReadEvent {
+    pub key: String,
+    pub event: Value,
+    pub content_type: Option<String>,
+}
+
+impl EventReader {
+    pub fn new(app: &TestApp) -> Self {
+        use rdkafka::consumer::Consumer;
+        let consumer: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
+            .set(
+                "bootstrap.servers",
+                app.kafka.brokers.as_deref().unwrap_or_default(),
+            )
+            .set(
+                "group.id",
+                format!("errand-test-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("a Kafka consumer");
+        consumer
+            .subscribe(&[&app.kafka.topic])
+            .expect("subscribe to the events topic");
+        Self { consumer }
+    }
+
+    /// Reads until `count` events have arrived, or `limit` has passed.
+    pub async fn read(&self, count: usize, limit: Duration) -> Vec<ReadEvent> {
+        use rdkafka::message::{Headers, Message};
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + limit;
+        while events.len() < count {
+            let next = tokio::time::timeout_at(deadline, self.consumer.recv()).await;
+            let Ok(message) = next else { break };
+            let message = match message {
+                Ok(message) => message,
+                Err(err) => {
+                    // Such as a partition not led yet: the consumer retries.
+                    eprintln!("consumer: {err}");
+                    continue;
+                }
+            };
+            let content_type = message.headers().and_then(|headers| {
+                headers
+                    .iter()
+                    .find(|h| h.key == "content-type")
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            });
+            events.push(ReadEvent {
+                key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                event: serde_json::from_slice(message.payload().unwrap_or_default())
+                    .expect("a JSON CloudEvent"),
+                content_type,
+            });
+        }
+        events
+    }
+
+    /// Whatever else arrives within `wait`.
+    pub async fn rest(&self, wait: Duration) -> Vec<ReadEvent> {
+        self.read(usize::MAX, wait).await
+    }
 }

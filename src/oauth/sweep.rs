@@ -1,0 +1,68 @@
+//! Forgetting sign-in rows that can no longer be used, so the tables stay
+//! the size of what is live. Run by the janitor job.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+
+use super::{
+    accounts::THROTTLE_WINDOW,
+    entity::{code, refresh_token, session, throttle},
+};
+
+/// How long a used refresh token is kept after its use: presenting it again
+/// within this time is recognised as a replay and revokes the grant.
+pub const USED_REFRESH_TOKEN_RETENTION: TimeDelta = TimeDelta::days(30);
+/// Used or expired authorization codes are kept a little past their
+/// expiry, so that a replay soon after still revokes what the code produced.
+const CODE_RETENTION: TimeDelta = TimeDelta::hours(1);
+
+/// Rows removed, by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub codes: u64,
+    pub refresh_tokens: u64,
+    pub sessions: u64,
+    pub throttles: u64,
+}
+
+impl Swept {
+    pub fn total(&self) -> u64 {
+        self.codes + self.refresh_tokens + self.sessions + self.throttles
+    }
+}
+
+/// Deletes expired authorization codes, expired and long-used refresh
+/// tokens, expired sign-in sessions and throttle windows that have closed.
+pub async fn sweep(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<Swept, DbErr> {
+    let codes = code::Entity::delete_many()
+        .filter(code::Column::ExpiresAt.lt(now - CODE_RETENTION))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let refresh_tokens = refresh_token::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(refresh_token::Column::ExpiresAt.lt(now))
+                .add(refresh_token::Column::UsedAt.lt(now - USED_REFRESH_TOKEN_RETENTION)),
+        )
+        .exec(db)
+        .await?
+        .rows_affected;
+    let sessions = session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let window = TimeDelta::from_std(THROTTLE_WINDOW).unwrap_or_else(|_| TimeDelta::days(1));
+    let throttles = throttle::Entity::delete_many()
+        .filter(throttle::Column::WindowStartedAt.lt(now - window))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(Swept {
+        codes,
+        refresh_tokens,
+        sessions,
+        throttles,
+    })
+}
