@@ -40,7 +40,7 @@ use crate::{
     },
     config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl},
     db::DbSetupError,
-    events::{Broker, kafka::BrokerError, relay::Relay},
+    events::{Broker, Source, kafka::BrokerError, relay::Relay},
     jobs::{Jobs, Woken},
     oauth::OAuthState,
     spec::SpecError,
@@ -189,6 +189,10 @@ impl App {
         if settings.workers {
             let relay = Relay::new(self.db.clone(), &broker)?;
             jobs.spawn("outbox relay", |stop| events::relay::run(relay, stop));
+            let (db, source) = (self.db.clone(), Source::new(&self.public_url));
+            jobs.spawn("reminder scheduler", |stop| {
+                reminders::scheduler::run(db, source, stop)
+            });
         }
         let db = self.db.clone();
         jobs.spawn("janitor", |stop| jobs::janitor::run(db, stop));

@@ -5,16 +5,22 @@
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::PublicUrl, events::Source, health::HealthApi, tasks::TasksApi, users::api::AccountApi,
+    config::PublicUrl, events::Source, health::HealthApi, reminders::RemindersApi, tasks::TasksApi,
+    users::api::AccountApi,
 };
 
 /// Every OpenAPI operation group, in the order the documents list them.
-pub type Apis = (TasksApi, AccountApi, HealthApi);
+pub type Apis = (TasksApi, RemindersApi, AccountApi, HealthApi);
 
 /// The operations bound to their state.
 pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl) -> Apis {
     (
         TasksApi {
+            db: db.clone(),
+            public_url: public_url.clone(),
+            events: Source::new(public_url),
+        },
+        RemindersApi {
             db: db.clone(),
             public_url: public_url.clone(),
             events: Source::new(public_url),

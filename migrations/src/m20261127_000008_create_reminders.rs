@@ -25,6 +25,7 @@ enum Reminders {
     Id,
     UserId,
     TaskId,
+    TaskNumber,
     RemindAt,
     BeforeDueSeconds,
     Status,
@@ -44,6 +45,9 @@ impl MigrationTrait for Migration {
                     .col(uuid(Reminders::Id).primary_key())
                     .col(uuid(Reminders::UserId))
                     .col(uuid(Reminders::TaskId))
+                    // The task's number never changes; kept here so that a
+                    // reminder (and its events) can name it without a join.
+                    .col(big_integer(Reminders::TaskNumber))
                     .col(timestamp_with_time_zone(Reminders::RemindAt))
                     .col(big_integer_null(Reminders::BeforeDueSeconds))
                     .col(string_len(Reminders::Status, 9))

@@ -94,6 +94,14 @@ impl BeforeDue {
         Ok(Self { seconds })
     }
 
+    /// An offset read back from storage: `None` outside the range
+    /// [`BeforeDue::parse`] accepts.
+    pub fn from_seconds(seconds: i64) -> Option<Self> {
+        (1..=MAX_SECONDS)
+            .contains(&seconds)
+            .then_some(Self { seconds })
+    }
+
     /// The offset in seconds, always between 1 and 366 days' worth.
     pub fn seconds(&self) -> i64 {
         self.seconds
@@ -114,13 +122,6 @@ impl BeforeDue {
     /// everywhere, and it parses back to the same offset.
     pub fn to_iso(&self) -> String {
         canonical(self.seconds)
-    }
-
-    /// An offset of `seconds`, if that is one `parse` would accept.
-    fn from_seconds(seconds: i64) -> Option<Self> {
-        (1..=MAX_SECONDS)
-            .contains(&seconds)
-            .then_some(Self { seconds })
     }
 }
 

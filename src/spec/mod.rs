@@ -24,7 +24,8 @@ pub const GPT_DOCUMENT_FILE: &str = "openapi/gpt-actions.json";
 pub const COMMITTED_PUBLIC_URL: &str = "https://errand.example.com";
 
 pub const DESCRIPTION: &str = "Tasks and reminders for a signed-in user: create, list, update, \
-complete and delete tasks, and see what is due by day in the user's time zone.";
+complete and delete tasks, set reminders that fire at a time or before a task is due, and see \
+what is due by day in the user's time zone.";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {

@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::{
-    agenda::{AgendaWindow, TimeZoneName},
+    agenda::{AgendaWindow, SECTION_LIMIT, TimeZoneName},
     domain::{
         NewTask, NotesInput, Priority, Tag, Tags, TaskNumber, TaskPatch, TaskStatus, TaskTitle,
     },
@@ -21,6 +21,7 @@ use crate::{
     events::Source,
     patch::Change,
     problem::{FieldIssue, Problem},
+    reminders::store as reminder_store,
     timestamp::Timestamp,
     web::{ApiTag, BodyRules, Json, JsonBody, Path},
 };
@@ -396,6 +397,14 @@ impl TasksApi {
         let zone = tz.0.unwrap_or_default();
         let window = AgendaWindow::at(zone.0, chrono::Utc::now());
         let sections = store::agenda(&self.db, auth.user_id, &window).await?;
-        Ok(Json(AgendaView::new(zone, &window, sections)))
+        let reminders = reminder_store::upcoming(
+            &self.db,
+            auth.user_id,
+            Some(window.end_of_upcoming.as_utc()),
+            SECTION_LIMIT,
+        )
+        .await
+        .map_err(Problem::internal)?;
+        Ok(Json(AgendaView::new(zone, &window, sections, reminders)))
     }
 }

@@ -7,9 +7,9 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select,
-    Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, Select, Statement,
     sea_query::{Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order, Query},
 };
 use uuid::Uuid;
@@ -25,6 +25,7 @@ use crate::{
     db,
     events::{Event, EventType, Source, outbox},
     patch::Change,
+    reminders::store as reminder_store,
     timestamp::Timestamp,
     users,
 };
@@ -39,6 +40,8 @@ pub enum StoreError {
     Database(#[from] DbErr),
     #[error("could not render an event")]
     Event(#[from] serde_json::Error),
+    #[error(transparent)]
+    Reminders(#[from] reminder_store::StoreError),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -275,6 +278,23 @@ pub async fn get(
     find_row(user_id, number)
         .into_model::<TaskRow>()
         .one(db)
+        .await?
+        .map(|row| to_task(row.0))
+        .transpose()
+}
+
+/// One of the user's tasks, locked until `txn` ends: for a change to
+/// something that belongs to the task (a reminder), made in the same
+/// transaction.
+pub async fn lock(
+    txn: &DatabaseTransaction,
+    user_id: Uuid,
+    number: TaskNumber,
+) -> Result<Option<Task>> {
+    find_row(user_id, number)
+        .lock_exclusive()
+        .into_model::<TaskRow>()
+        .one(txn)
         .await?
         .map(|row| to_task(row.0))
         .transpose()
@@ -537,6 +557,9 @@ pub async fn update(
     if let Some(tags) = new_tags {
         replace_tags(&txn, row.id, user_id, &tags).await?;
     }
+    if next.due_at != row.due_at {
+        reminder_store::follow_due(&txn, source, row.id, next.due_at).await?;
+    }
     let updated = to_task(next)?;
     outbox::append(
         &txn,
@@ -581,6 +604,10 @@ pub async fn set_status(
         TaskStatus::Open => EventType::TaskReopened,
     };
     outbox::append(&txn, &task_event(source, kind, user_id, &changed)?).await?;
+    if status == TaskStatus::Done {
+        // Nothing is left to remind about.
+        reminder_store::cancel_for_task(&txn, source, changed.id).await?;
+    }
     txn.commit().await?;
     outbox::committed();
     Ok(Some(changed))
@@ -616,6 +643,7 @@ pub async fn delete(
     };
     let id = row.id;
     let deleted = to_task(row)?;
+    reminder_store::cancel_for_task(&txn, source, id).await?;
     outbox::append(
         &txn,
         &task_event(source, EventType::TaskDeleted, user_id, &deleted)?,

@@ -9,7 +9,7 @@ use super::{
     agenda::{AgendaWindow, Due, Sections, TimeZoneName},
     domain::{Priority, Task, TaskStatus},
 };
-use crate::timestamp::UtcTimestamp;
+use crate::{reminders::views::ReminderView, timestamp::UtcTimestamp};
 
 /// Longest notes excerpt in listings, in characters. Full notes come from getTask.
 pub const NOTES_PREVIEW_CHARS: usize = 120;
@@ -205,10 +205,17 @@ pub struct AgendaView {
     pub due_today: AgendaSection,
     /// Open tasks due in the 7 days after today.
     pub upcoming: AgendaSection,
+    /// Reminders that will fire from now until the end of those 7 days, soonest first (at most 25).
+    pub reminders: Vec<ReminderView>,
 }
 
 impl AgendaView {
-    pub fn new(zone: TimeZoneName, window: &AgendaWindow, sections: Sections) -> Self {
+    pub fn new(
+        zone: TimeZoneName,
+        window: &AgendaWindow,
+        sections: Sections,
+        reminders: Vec<ReminderView>,
+    ) -> Self {
         Self {
             timezone: zone.name().to_owned(),
             now: window.now.into(),
@@ -216,6 +223,7 @@ impl AgendaView {
             overdue: AgendaSection::new(window, sections.overdue),
             due_today: AgendaSection::new(window, sections.due_today),
             upcoming: AgendaSection::new(window, sections.upcoming),
+            reminders,
         }
     }
 }
@@ -317,6 +325,17 @@ mod tests {
             overdue: section.clone(),
             due_today: section.clone(),
             upcoming: section,
+            reminders: vec![ReminderView {
+                id: Uuid::new_v4(),
+                task_number: 3,
+                remind_at: Timestamp::now().into(),
+                before_due: Some("PT1H".into()),
+                status: crate::reminders::views::ReminderStatus::Pending,
+                late: false,
+                created_at: Timestamp::now().into(),
+                fired_at: None,
+                cancelled_at: Some(Timestamp::now().into()),
+            }],
         });
     }
 

@@ -17,6 +17,10 @@ pub enum ApiTag {
     Tasks,
     /// What is due, by day in the user's time zone.
     Agenda,
+    /// Reminders about the user's tasks.
+    Reminders,
+    /// Signed HTTP callbacks for integrators.
+    Webhooks,
     /// The signed-in user.
     Account,
     /// The service itself: index, liveness and readiness, for operators.

@@ -76,6 +76,57 @@ macro_rules! openapi_param {
     };
 }
 
+/// A resource id in a path, such as a reminder's: a UUID newtype whose
+/// parse error names what the id is of, with its schema, serde and
+/// parameter support.
+#[macro_export]
+macro_rules! uuid_param {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident as $schema_name:literal, param $param:literal, of $what:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis struct $name(pub ::uuid::Uuid);
+
+        impl $name {
+            pub fn parse_param(raw: &str) -> Result<Self, String> {
+                ::uuid::Uuid::try_parse(raw.trim()).map(Self).map_err(|_| {
+                    format!(
+                        "must be the id of {}, a UUID as Errand returned it (got `{}`)",
+                        $what,
+                        $crate::web::schema::shorten(raw)
+                    )
+                })
+            }
+
+            fn schema() -> ::poem_openapi::registry::MetaSchema {
+                let mut schema =
+                    ::poem_openapi::registry::MetaSchema::new_with_format("string", "uuid");
+                schema.example = Some("0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f".into());
+                schema
+            }
+        }
+
+        impl $crate::web::PathParamName for $name {
+            const NAME: &'static str = $param;
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(serializer)
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = <::std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::parse_param(&raw).map_err(::serde::de::Error::custom)
+            }
+        }
+
+        $crate::openapi_via_serde!($name, $schema_name, $name::schema());
+        $crate::openapi_param!($name);
+    };
+}
+
 /// A closed set of lowercase words, such as a task's priority: the enum, its
 /// wire form, a parser whose error lists the accepted words, serde, and an
 /// inline `enum` schema.

@@ -261,12 +261,32 @@ async fn every_operation_enforces_the_scopes_it_documents() {
                 .filter(|s| !needed.contains(s))
                 .collect();
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let body = operation
-                .get("requestBody")
-                .map(|_| json!({ "title": "scope check" }));
-            // A task exists so that reaching the handler gives 2xx, not 404.
+            let in_an_hour = (chrono::Utc::now() + chrono::TimeDelta::hours(1))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let body =
+                operation
+                    .get("requestBody")
+                    .map(|_| match operation["operationId"].as_str() {
+                        Some("createReminder") => json!({ "remind_at": in_an_hour }),
+                        _ => json!({ "title": "scope check" }),
+                    });
+            // A task and a reminder exist so that reaching the handler
+            // gives 2xx, not 404.
             let target = app.new_task(&owner, json!({ "title": "target" })).await;
-            let path = path.replace("{number}", &target["number"].to_string());
+            let reminder: Value = app
+                .request(
+                    Method::POST,
+                    &format!("/v1/tasks/{}/reminders", target["number"]),
+                    Some(&owner.token),
+                    Some(&json!({ "remind_at": in_an_hour })),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let path = path
+                .replace("{number}", &target["number"].to_string())
+                .replace("{reminder_id}", reminder["id"].as_str().unwrap());
 
             if !needed.is_empty() {
                 let lacking = app
@@ -300,5 +320,5 @@ async fn every_operation_enforces_the_scopes_it_documents() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9, "every protected operation was checked");
+    assert_eq!(checked, 12, "every protected operation was checked");
 }

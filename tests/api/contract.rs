@@ -51,12 +51,15 @@ fn the_gpt_document_has_the_task_actions_and_no_probes() {
     assert_eq!(
         operation_ids(&documents.gpt),
         [
+            "cancelReminder",
             "completeTask",
+            "createReminder",
             "createTask",
             "deleteTask",
             "getAgenda",
             "getMe",
             "getTask",
+            "listReminders",
             "listTasks",
             "reopenTask",
             "updateTask"

@@ -23,5 +23,6 @@ mod listing;
 mod oauth;
 mod oauth_common;
 mod oidc;
+mod reminders;
 mod revocation;
 mod tasks;

@@ -1,0 +1,275 @@
+//! Reminder operations. The text here is what a GPT reads to turn "remind
+//! me Friday morning" into one call.
+
+use chrono::{TimeDelta, Utc};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use super::{
+    offset::BeforeDue,
+    store::{self, Cancelled, MAX_PENDING_PER_TASK, NewReminder, StoreError},
+    views::ReminderView,
+};
+use crate::{
+    auth::{Authorized, Scope, TasksRead, TasksWrite},
+    config::PublicUrl,
+    db,
+    events::{Source, outbox},
+    problem::{Problem, ProblemKind},
+    tasks::domain::{TaskNumber, TaskStatus},
+    tasks::store as task_store,
+    timestamp::Timestamp,
+    uuid_param,
+    web::{ApiTag, BodyRules, Json, JsonBody, Path},
+};
+
+/// How far in the past a `remind_at` may be and still be taken as "now"
+/// (clocks differ, and a model may say "remind me now").
+const PAST_SLACK: TimeDelta = TimeDelta::seconds(60);
+/// Most reminders listed by one call.
+const LIST_LIMIT: u64 = 100;
+
+impl From<StoreError> for Problem {
+    fn from(err: StoreError) -> Self {
+        Problem::internal(err)
+    }
+}
+
+uuid_param! {
+    /// A reminder's id.
+    pub struct ReminderId as "ReminderId", param "reminder_id", of "a reminder"
+}
+
+pub struct RemindersApi {
+    pub db: DatabaseConnection,
+    pub public_url: PublicUrl,
+    pub events: Source,
+}
+
+/// When to remind: give exactly one of `remind_at` and `before_due`.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename = "NewReminder")]
+pub struct CreateReminderBody {
+    /// A fixed moment: RFC 3339 with the user's offset, e.g. 2026-11-27T09:00:00+01:00 for "Friday morning" (use 09:00 for "morning" unless the user said otherwise). Must be in the future.
+    #[oai(nullable)]
+    remind_at: Option<Timestamp>,
+    /// A time before the task's due time, as an ISO 8601 duration: PT15M (15 minutes), PT1H (an hour), P1D (a day), P1W (a week). Follows the due time when it moves. The task must have a due time.
+    #[oai(nullable)]
+    before_due: Option<String>,
+}
+
+/// Which of the two fields is needed is explained by the operation itself,
+/// better than a generic "send at least one field".
+impl BodyRules for CreateReminderBody {}
+
+#[derive(ApiResponse)]
+pub enum CreatedReminder {
+    /// The reminder was set; tell the user when it will fire.
+    #[oai(status = 201)]
+    Created(
+        Json<ReminderView>,
+        /// The URL of the task's reminders.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+/// Reminders, soonest first.
+#[derive(Debug, Object, serde::Serialize)]
+#[oai(rename = "ReminderList")]
+pub struct ReminderList {
+    pub reminders: Vec<ReminderView>,
+}
+
+fn no_such_task(number: TaskNumber) -> Problem {
+    Problem::not_found(format!(
+        "You have no task number {number}. Call listTasks with status=all to find the right number."
+    ))
+}
+
+#[OpenApi(prefix_path = "/v1")]
+impl RemindersApi {
+    /// Set a reminder
+    ///
+    /// Reminds the user about a task: remind_at for a fixed time ("remind me Friday morning": that Friday 09:00 in the user's time zone, with its offset) or before_due relative to the task's due time ("an hour before": PT1H). Returns the reminder; tell the user when it fires.
+    #[oai(
+        path = "/tasks/:number/reminders",
+        method = "post",
+        operation_id = "createReminder",
+        tag = "ApiTag::Reminders"
+    )]
+    async fn create_reminder(
+        &self,
+        #[oai(scope = "Scope::TasksWrite")] auth: Authorized<TasksWrite>,
+        /// The task's number.
+        number: Path<TaskNumber>,
+        body: JsonBody<CreateReminderBody>,
+    ) -> Result<CreatedReminder, Problem> {
+        let body = body.0;
+        let when = match (body.remind_at, body.before_due.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(Problem::invalid_field(
+                    "before_due",
+                    "give either remind_at (a fixed time) or before_due (relative to the due time), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Problem::invalid_field(
+                    "remind_at",
+                    "give remind_at (a fixed time such as 2026-11-27T09:00:00+01:00) or before_due (such as PT1H)",
+                ));
+            }
+            (None, Some(raw)) => When::BeforeDue(
+                BeforeDue::parse(raw)
+                    .map_err(|err| Problem::invalid_field("before_due", err.to_string()))?,
+            ),
+            (Some(at), None) => When::At(at),
+        };
+        let now = Utc::now();
+        let txn = db::begin_write(&self.db).await.map_err(Problem::internal)?;
+        let task = task_store::lock(&txn, auth.user_id, number.0)
+            .await?
+            .ok_or_else(|| no_such_task(number.0))?;
+        if task.status == TaskStatus::Done {
+            return Err(Problem::new(
+                ProblemKind::Conflict,
+                format!(
+                    "Task {number} is completed, so there is nothing to remind about. Reopen it with reopenTask first if the user still needs it.",
+                    number = number.0
+                ),
+            ));
+        }
+        let (remind_at, before_due) = match when {
+            When::At(at) => {
+                let at = at.as_utc();
+                if at < now - PAST_SLACK {
+                    return Err(Problem::invalid_field(
+                        "remind_at",
+                        format!(
+                            "{} has already passed (it is now {}); give a time in the future",
+                            Timestamp::from_utc(at),
+                            Timestamp::from_utc(now)
+                        ),
+                    ));
+                }
+                (at, None)
+            }
+            When::BeforeDue(offset) => {
+                let Some(due) = task.due_at else {
+                    return Err(Problem::new(
+                        ProblemKind::Conflict,
+                        format!(
+                            "Task {number} has no due time to count back from. Give remind_at instead, or set a due time with updateTask first.",
+                            number = number.0
+                        ),
+                    ));
+                };
+                let at = due.as_utc() - offset.as_duration();
+                if at < now - PAST_SLACK {
+                    return Err(Problem::invalid_field(
+                        "before_due",
+                        format!(
+                            "{offset} before the due time ({due}) is {}, which has already passed; give a shorter offset or remind_at",
+                            Timestamp::from_utc(at)
+                        ),
+                    ));
+                }
+                (at, Some(offset))
+            }
+        };
+        if store::pending_count(&txn, task.id).await? >= MAX_PENDING_PER_TASK {
+            return Err(Problem::new(
+                ProblemKind::Conflict,
+                format!(
+                    "Task {number} already has {MAX_PENDING_PER_TASK} pending reminders, the most one task may have. Cancel one with cancelReminder first.",
+                    number = number.0
+                ),
+            ));
+        }
+        let reminder = store::create(
+            &txn,
+            &self.events,
+            NewReminder {
+                user_id: auth.user_id,
+                task_id: task.id,
+                task_number: task.number.get(),
+                remind_at,
+                before_due,
+            },
+        )
+        .await?;
+        txn.commit().await.map_err(Problem::internal)?;
+        outbox::committed();
+        let location = self
+            .public_url
+            .join(&format!("/v1/reminders?task={}", number.0));
+        Ok(CreatedReminder::Created(Json(reminder), location))
+    }
+
+    /// List reminders
+    ///
+    /// With task: every reminder of that task (pending, fired and cancelled). Without: the user's upcoming reminders across all tasks, soonest first. Use it for "what reminders do I have?" and to find a reminder's id before cancelling it.
+    #[oai(
+        path = "/reminders",
+        method = "get",
+        operation_id = "listReminders",
+        tag = "ApiTag::Reminders"
+    )]
+    async fn list_reminders(
+        &self,
+        #[oai(scope = "Scope::TasksRead")] auth: Authorized<TasksRead>,
+        /// A task's number, to list that task's reminders only.
+        task: Query<Option<TaskNumber>>,
+    ) -> Result<Json<ReminderList>, Problem> {
+        let reminders = match task.0 {
+            Some(number) => {
+                let task = task_store::get(&self.db, auth.user_id, number)
+                    .await?
+                    .ok_or_else(|| no_such_task(number))?;
+                store::for_task(&self.db, auth.user_id, task.id).await?
+            }
+            None => store::upcoming(&self.db, auth.user_id, None, LIST_LIMIT).await?,
+        };
+        Ok(Json(ReminderList { reminders }))
+    }
+
+    /// Cancel a reminder
+    ///
+    /// Cancels a pending reminder so it does not fire. Safe to repeat. Get the id from listReminders. Returns the reminder.
+    #[oai(
+        path = "/reminders/:reminder_id",
+        method = "delete",
+        operation_id = "cancelReminder",
+        tag = "ApiTag::Reminders"
+    )]
+    async fn cancel_reminder(
+        &self,
+        #[oai(scope = "Scope::TasksWrite")] auth: Authorized<TasksWrite>,
+        /// The reminder's id, from listReminders.
+        reminder_id: Path<ReminderId>,
+    ) -> Result<Json<ReminderView>, Problem> {
+        match store::cancel(&self.db, &self.events, auth.user_id, reminder_id.0.0).await? {
+            Cancelled::Cancelled(reminder) => Ok(Json(reminder)),
+            Cancelled::AlreadyFired(reminder) => Err(Problem::new(
+                ProblemKind::Conflict,
+                format!(
+                    "That reminder already fired at {}; there is nothing to cancel.",
+                    reminder
+                        .fired_at
+                        .map(|at| at.to_string())
+                        .unwrap_or_default()
+                ),
+            )),
+            Cancelled::NotFound => Err(Problem::not_found(
+                "You have no reminder with that id. Call listReminders to find it.",
+            )),
+        }
+    }
+}
+
+/// When a new reminder fires, as the caller gave it.
+enum When {
+    At(Timestamp),
+    BeforeDue(BeforeDue),
+}

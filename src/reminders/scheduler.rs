@@ -1,0 +1,57 @@
+//! The reminder scheduler job: fires reminders as they come due, and at
+//! start those that came due while no Errand was running (marked late).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+
+use super::store;
+use crate::{
+    events::Source,
+    jobs::{Backoff, Stop, Woken},
+};
+
+/// The longest the scheduler sleeps: a reminder created by another process
+/// fires within this of its time (well inside the 5 s promise).
+const POLL: Duration = Duration::from_secs(1);
+
+pub async fn run(db: DatabaseConnection, source: Source, mut stop: Stop) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    loop {
+        let wait = match store::fire_due(&db, &source, Utc::now()).await {
+            Ok(fired) => {
+                backoff.succeeded();
+                for reminder in &fired {
+                    tracing::info!(
+                        reminder = %reminder.id,
+                        task_number = reminder.task_number,
+                        remind_at = %reminder.remind_at,
+                        late = reminder.late,
+                        "reminder fired"
+                    );
+                }
+                until_next(&db).await
+            }
+            Err(err) => {
+                let delay = backoff.failed();
+                tracing::warn!(error = %err, retry_in = ?delay, "scheduler: could not fire reminders");
+                delay
+            }
+        };
+        if stop.pause(wait, std::future::pending()).await == Woken::Stopping {
+            return;
+        }
+    }
+}
+
+/// How long until the soonest pending reminder, at most [`POLL`].
+async fn until_next(db: &DatabaseConnection) -> Duration {
+    match store::next_due_at(db).await {
+        Ok(Some(at)) => (at - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(POLL),
+        _ => POLL,
+    }
+}
