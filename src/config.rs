@@ -161,6 +161,81 @@ impl Default for KafkaSettings {
     }
 }
 
+/// The consumer group webhook intake reads events in.
+pub const DEFAULT_WEBHOOK_GROUP: &str = "errand-webhooks";
+
+/// Webhook delivery.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Allow webhook URLs with http:// (only https:// otherwise). For local
+    /// development only.
+    #[arg(long, env = "ERRAND_WEBHOOK_ALLOW_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_http: bool,
+
+    /// Allow webhook URLs that resolve to loopback, private or link-local
+    /// addresses (cloud metadata addresses are refused regardless). For
+    /// local development and tests only.
+    #[arg(long, env = "ERRAND_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
+
+    /// 32 bytes of base64 that seal webhook signing secrets at rest.
+    /// Without it a key is generated once and kept in the database.
+    #[arg(long, env = "ERRAND_WEBHOOK_SECRET_KEY", hide_env_values = true)]
+    pub webhook_secret_key: Option<String>,
+
+    /// The Kafka consumer group of the webhook intake.
+    #[arg(long, env = "ERRAND_WEBHOOK_GROUP", default_value = DEFAULT_WEBHOOK_GROUP)]
+    pub webhook_group: String,
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> WebhookSettings {
+        WebhookSettings {
+            allow_http: self.webhook_allow_http,
+            allow_private: self.webhook_allow_private,
+            secret_key: self.webhook_secret_key.clone().filter(|k| !k.is_empty()),
+            group: self.webhook_group.clone(),
+            ..WebhookSettings::default()
+        }
+    }
+}
+
+/// How webhooks are checked and delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub allow_http: bool,
+    pub allow_private: bool,
+    pub secret_key: Option<String>,
+    pub group: String,
+    /// How long one delivery attempt may take.
+    pub timeout: std::time::Duration,
+    /// The waits before each retry; the delivery fails after the last.
+    pub retry_schedule: Vec<std::time::Duration>,
+    /// A subscription whose deliveries all failed for this long is disabled.
+    pub disable_after: std::time::Duration,
+}
+
+impl Default for WebhookSettings {
+    /// The Standard Webhooks schedule: retries after 5 s, 5 min, 30 min,
+    /// 2 h, 5 h, 10 h and 10 h (about 28 hours in all); disabled after
+    /// five days of failures.
+    fn default() -> Self {
+        use std::time::Duration;
+        Self {
+            allow_http: false,
+            allow_private: false,
+            secret_key: None,
+            group: DEFAULT_WEBHOOK_GROUP.to_owned(),
+            timeout: Duration::from_secs(10),
+            retry_schedule: [5, 300, 1800, 7200, 18000, 36000, 36000]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            disable_after: Duration::from_secs(5 * 24 * 60 * 60),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum LogFormat {
     #[default]

@@ -38,12 +38,16 @@ use crate::{
         oidc::{OidcError, OidcVerifier},
         revocation,
     },
-    config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl},
+    config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl, WebhookSettings},
     db::DbSetupError,
     events::{Broker, Source, kafka::BrokerError, relay::Relay},
     jobs::{Jobs, Woken},
     oauth::OAuthState,
     spec::SpecError,
+    webhooks::{
+        dispatch::Dispatcher,
+        sealing::{SealError, SealingKey},
+    },
 };
 
 /// Process-wide set-up, done once when a process starts (by `main`, and by
@@ -65,6 +69,9 @@ pub struct App {
     pub authenticator: Authenticator,
     pub public_url: PublicUrl,
     pub settings: AuthSettings,
+    /// How webhook URLs are checked and deliveries made; strict unless the
+    /// operator loosened it (set before starting the endpoint and jobs).
+    pub webhooks: WebhookSettings,
     csrf_key: [u8; 32],
 }
 
@@ -127,6 +134,12 @@ pub enum StartError {
     CsrfKey(#[source] DbErr),
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Sealing(#[from] SealError),
+    #[error("could not build the webhook HTTP client")]
+    WebhookClient(#[source] reqwest::Error),
 }
 
 impl App {
@@ -154,6 +167,7 @@ impl App {
             authenticator,
             public_url,
             settings: settings.clone(),
+            webhooks: WebhookSettings::default(),
             csrf_key,
         })
     }
@@ -193,6 +207,17 @@ impl App {
             jobs.spawn("reminder scheduler", |stop| {
                 reminders::scheduler::run(db, source, stop)
             });
+            let key = SealingKey::load(&self.db, self.webhooks.secret_key.as_deref()).await?;
+            let dispatcher = Dispatcher::new(self.db.clone(), key, self.webhooks.clone())
+                .map_err(StartError::WebhookClient)?;
+            jobs.spawn("webhook dispatcher", |stop| {
+                webhooks::dispatch::run(dispatcher, stop)
+            });
+            let consumer = broker.consumer(&self.webhooks.group)?;
+            let (db, topic) = (self.db.clone(), broker.topic().to_owned());
+            jobs.spawn("webhook intake", |stop| {
+                webhooks::intake::run(db, consumer, topic, stop)
+            });
         }
         let db = self.db.clone();
         jobs.spawn("janitor", |stop| jobs::janitor::run(db, stop));
@@ -221,7 +246,7 @@ impl App {
     /// The HTTP application.
     pub fn endpoint(&self) -> Result<impl Endpoint<Output = Response> + use<>, StartError> {
         Ok(server::endpoint(
-            operations::apis(&self.db, &self.public_url),
+            operations::apis(&self.db, &self.public_url, &self.webhooks),
             &self.public_url,
             self.authenticator.clone(),
             self.oauth_state(),

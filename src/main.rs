@@ -8,7 +8,7 @@ use errand::{
     auth::{KeyRing, ScopeSet, grants},
     config::{
         AddressArgs, AuthSettings, DatabaseArgs, KafkaArgs, LogArgs, OidcArgs, OidcSettings,
-        PublicUrl, SigningArgs,
+        PublicUrl, SigningArgs, WebhookArgs,
     },
     db,
     oauth::clients::{self, GrantType, NewClient},
@@ -150,9 +150,11 @@ struct ServeArgs {
     oidc: OidcArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
     /// Behind a trusted reverse proxy: take the client address for sign-in
     /// throttling from the last X-Forwarded-For entry.
-    #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR")]
+    #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR", value_parser = clap::builder::BoolishValueParser::new())]
     trust_forwarded_for: bool,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
@@ -260,7 +262,8 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             .map(|(issuer, audience)| OidcSettings::new(issuer, audience)),
         trust_forwarded_for: args.trust_forwarded_for,
     };
-    let app = App::start(&args.database.settings(), public_url, &settings).await?;
+    let mut app = App::start(&args.database.settings(), public_url, &settings).await?;
+    app.webhooks = args.webhooks.settings();
     tracing::info!(public_url = %app.public_url, "errand ready");
     let background = app
         .start_background(&BackgroundSettings::all(args.kafka.settings()))

@@ -5,15 +5,20 @@
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::PublicUrl, events::Source, health::HealthApi, reminders::RemindersApi, tasks::TasksApi,
+    config::{PublicUrl, WebhookSettings},
+    events::Source,
+    health::HealthApi,
+    reminders::RemindersApi,
+    tasks::TasksApi,
     users::api::AccountApi,
+    webhooks::WebhooksApi,
 };
 
 /// Every OpenAPI operation group, in the order the documents list them.
-pub type Apis = (TasksApi, RemindersApi, AccountApi, HealthApi);
+pub type Apis = (TasksApi, RemindersApi, WebhooksApi, AccountApi, HealthApi);
 
 /// The operations bound to their state.
-pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl) -> Apis {
+pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl, webhooks: &WebhookSettings) -> Apis {
     (
         TasksApi {
             db: db.clone(),
@@ -25,6 +30,11 @@ pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl) -> Apis {
             public_url: public_url.clone(),
             events: Source::new(public_url),
         },
+        WebhooksApi {
+            db: db.clone(),
+            settings: webhooks.clone(),
+            key: Default::default(),
+        },
         AccountApi { db: db.clone() },
         HealthApi { db: db.clone() },
     )
@@ -33,5 +43,9 @@ pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl) -> Apis {
 /// The operations without a database (a disconnected handle that is never
 /// used): the documents are built from the operations' types alone.
 pub fn detached(public_url: &PublicUrl) -> Apis {
-    apis(&DatabaseConnection::default(), public_url)
+    apis(
+        &DatabaseConnection::default(),
+        public_url,
+        &WebhookSettings::default(),
+    )
 }

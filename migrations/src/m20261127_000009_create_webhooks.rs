@@ -1,7 +1,9 @@
 //! Webhook subscriptions and their deliveries.
 //!
 //! A subscription's signing secret must be usable to sign, so it cannot be
-//! hashed: it is stored sealed (AES-256-GCM) under the deployment's data key.
+//! hashed: it is stored sealed (AES-256-GCM) under a sealing key, which
+//! comes from `ERRAND_WEBHOOK_SECRET_KEY` or, without it, is generated once
+//! and kept in `webhook_sealing_keys`.
 //! A delivery is one event for one subscription; it is written when the
 //! intake reads the event from Kafka and updated by the dispatcher after
 //! every attempt, so retries survive restarts. `(webhook_id, event_id)` is
@@ -49,9 +51,27 @@ enum WebhookDeliveries {
     DeliveredAt,
 }
 
+#[derive(DeriveIden)]
+enum WebhookSealingKeys {
+    Table,
+    Id,
+    Key,
+    CreatedAt,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhookSealingKeys::Table)
+                    .col(string(WebhookSealingKeys::Id).primary_key())
+                    .col(string(WebhookSealingKeys::Key))
+                    .col(timestamp_with_time_zone(WebhookSealingKeys::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -163,6 +183,9 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .drop_table(Table::drop().table(Webhooks::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(WebhookSealingKeys::Table).to_owned())
             .await
     }
 }

@@ -15,6 +15,6 @@ pub mod token;
 
 pub use authenticator::{AuthError, Authenticator};
 pub use keys::{KeyError, KeyRing};
-pub use principal::{AnyScope, Authorized, Principal, TasksRead, TasksWrite};
+pub use principal::{AnyScope, Authorized, Principal, TasksRead, TasksWrite, WebhooksManage};
 pub use scope::{Scope, ScopeSet};
 pub use token::{TokenError, TokenService};

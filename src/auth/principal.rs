@@ -53,6 +53,12 @@ impl RequiredScope for TasksWrite {
     const SCOPE: Option<Scope> = Some(Scope::TasksWrite);
 }
 
+/// Managing webhook subscriptions (integrators).
+pub struct WebhooksManage;
+impl RequiredScope for WebhooksManage {
+    const SCOPE: Option<Scope> = Some(Scope::WebhooksManage);
+}
+
 /// Any valid token, whatever its scopes (`getMe`).
 pub struct AnyScope;
 impl RequiredScope for AnyScope {

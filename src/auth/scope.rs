@@ -8,15 +8,17 @@ use poem_openapi::{OAuthScopes, registry::MetaOAuthScope};
 pub enum Scope {
     TasksRead,
     TasksWrite,
+    WebhooksManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::TasksRead, Scope::TasksWrite];
+    pub const ALL: [Scope; 3] = [Scope::TasksRead, Scope::TasksWrite, Scope::WebhooksManage];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TasksRead => "tasks:read",
             Self::TasksWrite => "tasks:write",
+            Self::WebhooksManage => "webhooks:manage",
         }
     }
 
@@ -25,6 +27,9 @@ impl Scope {
         match self {
             Self::TasksRead => "See your tasks and agenda",
             Self::TasksWrite => "Create, change, complete and delete your tasks",
+            Self::WebhooksManage => {
+                "Send your task and reminder events to web addresses you choose"
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbErr};
 
 use super::{Stop, Woken};
-use crate::{events, oauth};
+use crate::{events, oauth, webhooks};
 
 /// How often the janitor sweeps.
 pub const PERIOD: Duration = Duration::from_secs(10 * 60);
@@ -20,7 +20,10 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let now = Utc::now();
     let sign_in = oauth::sweep::sweep(db, now).await?;
     let consumed = events::consumed::sweep(db, now).await?;
-    let total = sign_in.total() + consumed;
+    let deliveries = webhooks::store::sweep(db, now)
+        .await
+        .map_err(|err| DbErr::Custom(err.to_string()))?;
+    let total = sign_in.total() + consumed + deliveries;
     if total > 0 {
         tracing::info!(
             codes = sign_in.codes,
@@ -28,6 +31,7 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
             sessions = sign_in.sessions,
             throttles = sign_in.throttles,
             consumer_records = consumed,
+            webhook_deliveries = deliveries,
             "janitor: swept expired rows"
         );
     }

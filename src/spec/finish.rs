@@ -415,6 +415,30 @@ pub fn gpt_subset(full: &Value) -> Value {
         });
     }
 
+    // Only the scopes its operations ask for: a GPT is never offered
+    // webhook management.
+    let used_scopes: BTreeSet<String> = operations(&doc)
+        .iter()
+        .flat_map(|(_, _, op)| {
+            op.get("security")
+                .and_then(|security| security.pointer("/0/oauth2"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|scope| scope.as_str().map(str::to_owned))
+        .collect();
+    if let Some(flows) = doc
+        .pointer_mut("/components/securitySchemes/oauth2/flows")
+        .and_then(Value::as_object_mut)
+    {
+        for flow in flows.values_mut() {
+            if let Some(scopes) = flow.get_mut("scopes").and_then(Value::as_object_mut) {
+                scopes.retain(|name, _| used_scopes.contains(name));
+            }
+        }
+    }
+
     let reachable = reachable_schemas(&doc);
     if let Some(schemas) = doc
         .pointer_mut("/components/schemas")

@@ -1,2 +1,15 @@
+//! Webhooks for integrators: subscriptions ([`api`]), an intake that turns
+//! events read from Kafka into deliveries ([`intake`]), and a dispatcher
+//! that signs and sends them ([`dispatch`]) through the SSRF [`guard`].
+
+pub mod api;
+pub mod dispatch;
+mod entity;
 pub mod guard;
+pub mod intake;
+pub mod sealing;
 pub mod signature;
+pub mod store;
+pub mod views;
+
+pub use api::WebhooksApi;

@@ -109,6 +109,14 @@ impl SigningSecret {
         &self.0
     }
 
+    /// A secret from its raw bytes (as unsealed from storage); `None` for a
+    /// length outside 24 to 64 bytes.
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<Self> {
+        (MIN_SECRET_LEN..=MAX_SECRET_LEN)
+            .contains(&bytes.len())
+            .then_some(Self(bytes))
+    }
+
     /// HMAC-SHA256 keyed with this secret.
     ///
     /// `Mac::new_from_slice` returns a `Result` that cannot be an error for

@@ -244,6 +244,44 @@ async fn every_operation_enforces_the_scopes_it_documents() {
     let app = TestApp::spawn().await;
     let owner = app.user("alice@example.com").await;
     let document = app.get_json("/openapi.json").await;
+    // A webhook with one delivery, for the operations that address them.
+    let integrator = app
+        .user_with_scopes("alice@example.com", "tasks:write webhooks:manage")
+        .await;
+    let webhook: Value = app
+        .request(
+            Method::POST,
+            "/v1/webhooks",
+            Some(&integrator.token),
+            Some(&json!({ "url": "http://127.0.0.1:9/hook" })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let webhook_id = webhook["id"].as_str().unwrap().to_owned();
+    app.new_task(&integrator, json!({ "title": "for a delivery" }))
+        .await;
+    let mut delivery_id = String::new();
+    for _ in 0..150 {
+        let listed: Value = app
+            .request(
+                Method::GET,
+                &format!("/v1/webhooks/{webhook_id}/deliveries"),
+                Some(&integrator.token),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = listed["deliveries"][0]["id"].as_str() {
+            delivery_id = id.to_owned();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!delivery_id.is_empty(), "a delivery was queued");
     let mut checked = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -256,7 +294,7 @@ async fn every_operation_enforces_the_scopes_it_documents() {
                 .iter()
                 .map(|s| s.as_str().unwrap())
                 .collect();
-            let others: Vec<&str> = ["tasks:read", "tasks:write"]
+            let others: Vec<&str> = ["tasks:read", "tasks:write", "webhooks:manage"]
                 .into_iter()
                 .filter(|s| !needed.contains(s))
                 .collect();
@@ -268,6 +306,7 @@ async fn every_operation_enforces_the_scopes_it_documents() {
                     .get("requestBody")
                     .map(|_| match operation["operationId"].as_str() {
                         Some("createReminder") => json!({ "remind_at": in_an_hour }),
+                        Some("createWebhook") => json!({ "url": "http://127.0.0.1:9/hook" }),
                         _ => json!({ "title": "scope check" }),
                     });
             // A task and a reminder exist so that reaching the handler
@@ -284,9 +323,28 @@ async fn every_operation_enforces_the_scopes_it_documents() {
                 .json()
                 .await
                 .unwrap();
+            // deleteWebhook gets one of its own to delete.
+            let webhook_id = if operation["operationId"] == "deleteWebhook" {
+                let doomed: Value = app
+                    .request(
+                        Method::POST,
+                        "/v1/webhooks",
+                        Some(&integrator.token),
+                        Some(&json!({ "url": "http://127.0.0.1:9/other" })),
+                    )
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                doomed["id"].as_str().unwrap().to_owned()
+            } else {
+                webhook_id.clone()
+            };
             let path = path
                 .replace("{number}", &target["number"].to_string())
-                .replace("{reminder_id}", reminder["id"].as_str().unwrap());
+                .replace("{reminder_id}", reminder["id"].as_str().unwrap())
+                .replace("{webhook_id}", &webhook_id)
+                .replace("{delivery_id}", &delivery_id);
 
             if !needed.is_empty() {
                 let lacking = app
@@ -320,5 +378,5 @@ async fn every_operation_enforces_the_scopes_it_documents() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 12, "every protected operation was checked");
+    assert_eq!(checked, 17, "every protected operation was checked");
 }

@@ -79,7 +79,8 @@ fn consequential_flags_follow_the_policy_table() {
     let documents = Documents::committed().unwrap();
     for (_, _, op) in spec::finish::operations(&documents.full) {
         let id = op["operationId"].as_str().unwrap();
-        let expected = id == "deleteTask";
+        // Only what destroys data: a deleted task or subscription is gone.
+        let expected = matches!(id, "deleteTask" | "deleteWebhook");
         assert_eq!(op["x-openai-isConsequential"], json!(expected), "{id}");
     }
     assert_eq!(OPERATIONS.len(), operation_ids(&documents.full).len());

@@ -26,3 +26,4 @@ mod oidc;
 mod reminders;
 mod revocation;
 mod tasks;
+mod webhooks;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use errand::{
     App, Background, BackgroundSettings,
     auth::{ScopeSet, grants},
-    config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl},
+    config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl, WebhookSettings},
     users::{self, EmailAddress},
 };
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -65,8 +65,12 @@ impl Drop for TestDatabase {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs outside any async context we could borrow; a short-lived
             // runtime on its own thread removes the database even when the test
-            // panicked.
-            let _ = std::thread::spawn(move || {
+            // panicked. It is waited for only briefly: while this thread blocks,
+            // the test's runtime cannot run, and a connection it was opening
+            // stays half-open, in authentication, which DROP DATABASE waits for
+            // until the runtime ends and closes it.
+            let (done, finished) = std::sync::mpsc::channel::<()>();
+            std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();
@@ -81,8 +85,9 @@ impl Drop for TestDatabase {
                         }
                     });
                 }
-            })
-            .join();
+                let _ = done.send(());
+            });
+            let _ = finished.recv_timeout(Duration::from_secs(2));
         }
     }
 }
@@ -109,7 +114,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(auth: AuthSettings) -> Self {
-        Self::spawn_configured(auth, true, test_kafka()).await
+        Self::spawn_configured(auth, true, test_kafka(), test_webhooks()).await
+    }
+
+    /// An Errand with its own webhook settings.
+    pub async fn spawn_with_webhooks(webhooks: WebhookSettings) -> Self {
+        Self::spawn_configured(AuthSettings::default(), true, test_kafka(), webhooks).await
     }
 
     /// An Errand whose configured broker does not exist (nothing listens
@@ -120,7 +130,9 @@ impl TestApp {
             brokers: Some("127.0.0.1:1".into()),
             topic: real.topic.clone(),
         };
-        let mut app = Self::spawn_configured(AuthSettings::default(), true, unreachable).await;
+        let mut app =
+            Self::spawn_configured(AuthSettings::default(), true, unreachable, test_webhooks())
+                .await;
         app.kafka = real;
         app
     }
@@ -128,10 +140,21 @@ impl TestApp {
     /// An Errand that serves the API but runs no workers (no relay,
     /// scheduler or dispatcher): for tests that run those elsewhere.
     pub async fn spawn_api_only() -> Self {
-        Self::spawn_configured(AuthSettings::default(), false, test_kafka()).await
+        Self::spawn_configured(
+            AuthSettings::default(),
+            false,
+            test_kafka(),
+            test_webhooks(),
+        )
+        .await
     }
 
-    async fn spawn_configured(auth: AuthSettings, workers: bool, kafka: KafkaSettings) -> Self {
+    async fn spawn_configured(
+        auth: AuthSettings,
+        workers: bool,
+        kafka: KafkaSettings,
+        webhooks: WebhookSettings,
+    ) -> Self {
         errand::install_crypto_provider();
         let (database, database_url) = TestDatabase::create().await;
         let acceptor = TcpListener::bind("127.0.0.1:0")
@@ -147,9 +170,10 @@ impl TestApp {
             url: database_url.clone(),
             max_connections: 8,
         };
-        let app = App::start(&settings, PublicUrl::parse(&address).unwrap(), &auth)
+        let mut app = App::start(&settings, PublicUrl::parse(&address).unwrap(), &auth)
             .await
             .expect("start errand");
+        app.webhooks = webhooks;
         let endpoint = app.endpoint().expect("build endpoint");
         if let Some(brokers) = test_kafka_brokers() {
             // Before anyone subscribes: a consumer of a topic that does not
@@ -394,6 +418,25 @@ pub fn test_kafka() -> KafkaSettings {
     }
 }
 
+/// Webhooks as the tests need them: receivers listen on loopback over
+/// plain HTTP, attempts time out after 2 s and are retried after a second,
+/// and on a shared cluster each test's intake has a consumer group of its
+/// own.
+pub fn test_webhooks() -> WebhookSettings {
+    WebhookSettings {
+        allow_http: true,
+        allow_private: true,
+        group: if on_real_kafka() {
+            format!("errand-webhooks-{}", uuid::Uuid::new_v4().simple())
+        } else {
+            errand::config::DEFAULT_WEBHOOK_GROUP.to_owned()
+        },
+        timeout: Duration::from_secs(2),
+        retry_schedule: vec![Duration::from_secs(1); 4],
+        ..WebhookSettings::default()
+    }
+}
+
 fn test_kafka_brokers() -> Option<String> {
     std::env::var("ERRAND_TEST_KAFKA_BROKERS")
         .ok()
@@ -477,6 +520,7 @@ impl Replica {
                 app.kafka.brokers.as_deref().unwrap_or_default(),
             )
             .env("ERRAND_KAFKA_TOPIC", &app.kafka.topic)
+            .env("ERRAND_WEBHOOK_GROUP", &app.app.webhooks.group)
             .envs(env.iter().copied())
             .arg("serve")
             .stderr(std::process::Stdio::piped())

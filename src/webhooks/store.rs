@@ -1,0 +1,423 @@
+//! Webhook subscriptions and deliveries. Nothing here knows HTTP.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{LockBehavior, LockType, OnConflict},
+};
+use uuid::Uuid;
+
+use super::{
+    entity::{delivery, webhook},
+    sealing::{SealError, SealingKey},
+    signature::SigningSecret,
+    views::{DeliveryStatus, DeliveryView, WebhookStatus, WebhookView},
+};
+use crate::{events::EventType, timestamp::Timestamp};
+
+/// Most subscriptions one user may have.
+pub const MAX_WEBHOOKS_PER_USER: u64 = 10;
+/// Most deliveries listed by one call.
+pub const DELIVERY_LIST_LIMIT: u64 = 100;
+/// Settled deliveries are kept this long for listDeliveries, then swept.
+pub const DELIVERY_RETENTION: TimeDelta = TimeDelta::days(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error")]
+    Database(#[from] DbErr),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("no randomness available for a signing secret")]
+    Random,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn utc(at: DateTime<Utc>) -> crate::timestamp::UtcTimestamp {
+    Timestamp::from_utc(at).into()
+}
+
+fn view(row: &webhook::Model) -> WebhookView {
+    WebhookView {
+        id: row.id,
+        url: row.url.clone(),
+        event_types: row
+            .event_types
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        description: row.description.clone(),
+        status: if row.disabled_at.is_some() {
+            WebhookStatus::Disabled
+        } else {
+            WebhookStatus::Active
+        },
+        disabled_reason: row.disabled_reason.clone(),
+        failing_since: row.failing_since.map(utc),
+        created_at: utc(row.created_at),
+    }
+}
+
+fn delivery_view(row: &delivery::Model) -> DeliveryView {
+    DeliveryView {
+        id: row.id,
+        event_id: row.event_id,
+        event_type: row.event_type.clone(),
+        status: DeliveryStatus::parse_param(&row.status).unwrap_or(DeliveryStatus::Pending),
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at.map(utc),
+        last_attempt_at: row.last_attempt_at.map(utc),
+        last_status_code: row.last_status_code,
+        last_error: row.last_error.clone(),
+        created_at: utc(row.created_at),
+        delivered_at: row.delivered_at.map(utc),
+    }
+}
+
+pub async fn count(db: &DatabaseConnection, user_id: Uuid) -> Result<u64> {
+    Ok(webhook::Entity::find()
+        .filter(webhook::Column::UserId.eq(user_id))
+        .count(db)
+        .await?)
+}
+
+/// Creates a subscription with a fresh signing secret, returned this once.
+pub async fn create(
+    db: &DatabaseConnection,
+    key: &SealingKey,
+    user_id: Uuid,
+    url: &str,
+    event_types: &[EventType],
+    description: Option<String>,
+) -> Result<(WebhookView, SigningSecret)> {
+    let id = Uuid::now_v7();
+    let secret = SigningSecret::generate().map_err(|_| StoreError::Random)?;
+    let row = webhook::Model {
+        id,
+        user_id,
+        url: url.to_owned(),
+        event_types: event_types
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        description,
+        secret_sealed: key.seal(id, &secret)?,
+        created_at: Utc::now(),
+        failing_since: None,
+        disabled_at: None,
+        disabled_reason: None,
+    };
+    webhook::Entity::insert(webhook::ActiveModel::from(row.clone()))
+        .exec_without_returning(db)
+        .await?;
+    Ok((view(&row), secret))
+}
+
+pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<WebhookView>> {
+    Ok(webhook::Entity::find()
+        .filter(webhook::Column::UserId.eq(user_id))
+        .order_by_asc(webhook::Column::CreatedAt)
+        .all(db)
+        .await?
+        .iter()
+        .map(view)
+        .collect())
+}
+
+/// Deletes a subscription and its deliveries; `false` if the user has none
+/// with that id.
+pub async fn delete(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> Result<bool> {
+    let result = webhook::Entity::delete_many()
+        .filter(webhook::Column::Id.eq(id))
+        .filter(webhook::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+async fn owned(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<webhook::Model>> {
+    Ok(webhook::Entity::find_by_id(id)
+        .filter(webhook::Column::UserId.eq(user_id))
+        .one(db)
+        .await?)
+}
+
+/// A subscription's deliveries, newest first; `None` if the user has no
+/// subscription with that id.
+pub async fn deliveries(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    webhook_id: Uuid,
+) -> Result<Option<Vec<DeliveryView>>> {
+    if owned(db, user_id, webhook_id).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(
+        delivery::Entity::find()
+            .filter(delivery::Column::WebhookId.eq(webhook_id))
+            .order_by_desc(delivery::Column::CreatedAt)
+            .order_by_desc(delivery::Column::Id)
+            .limit(DELIVERY_LIST_LIMIT)
+            .all(db)
+            .await?
+            .iter()
+            .map(delivery_view)
+            .collect(),
+    ))
+}
+
+/// Queues a delivery for another attempt now, whatever its state, and
+/// re-enables its subscription. `None` if the user has no such delivery.
+pub async fn redeliver(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    webhook_id: Uuid,
+    delivery_id: Uuid,
+) -> Result<Option<DeliveryView>> {
+    let txn = db.begin().await?;
+    let Some(hook) = owned(&txn, user_id, webhook_id).await? else {
+        return Ok(None);
+    };
+    let Some(row) = delivery::Entity::find_by_id(delivery_id)
+        .filter(delivery::Column::WebhookId.eq(webhook_id))
+        .one(&txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if hook.disabled_at.is_some() {
+        let mut active = webhook::ActiveModel::from(hook);
+        active.disabled_at = Set(None);
+        active.disabled_reason = Set(None);
+        active.failing_since = Set(None);
+        active.update(&txn).await?;
+    }
+    let mut active = delivery::ActiveModel::from(row);
+    active.status = Set(DeliveryStatus::Pending.as_str().to_owned());
+    active.next_attempt_at = Set(Some(Utc::now()));
+    let row = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(Some(delivery_view(&row)))
+}
+
+/// An event read from Kafka, as the intake needs it.
+#[derive(Debug, Clone)]
+pub struct IncomingEvent {
+    pub id: Uuid,
+    pub kind: EventType,
+    pub user_id: Uuid,
+    pub time: DateTime<Utc>,
+    pub payload: String,
+}
+
+/// Queues `event` for each of its user's active subscriptions that want its
+/// type and existed when it happened, in the caller's transaction. A
+/// subscription gets an event once, however often it is queued.
+pub async fn enqueue(conn: &impl ConnectionTrait, event: &IncomingEvent) -> Result<usize> {
+    let hooks = webhook::Entity::find()
+        .filter(webhook::Column::UserId.eq(event.user_id))
+        .filter(webhook::Column::DisabledAt.is_null())
+        .filter(webhook::Column::CreatedAt.lte(event.time))
+        .all(conn)
+        .await?;
+    let now = Utc::now();
+    let rows: Vec<delivery::ActiveModel> = hooks
+        .iter()
+        .filter(|hook| {
+            hook.event_types.is_empty()
+                || hook
+                    .event_types
+                    .split_whitespace()
+                    .any(|t| t == event.kind.as_str())
+        })
+        .map(|hook| {
+            delivery::ActiveModel::from(delivery::Model {
+                id: Uuid::now_v7(),
+                webhook_id: hook.id,
+                user_id: event.user_id,
+                event_id: event.id,
+                event_type: event.kind.as_str().to_owned(),
+                payload: event.payload.clone(),
+                status: DeliveryStatus::Pending.as_str().to_owned(),
+                attempts: 0,
+                next_attempt_at: Some(now),
+                last_attempt_at: None,
+                last_status_code: None,
+                last_error: None,
+                created_at: now,
+                delivered_at: None,
+            })
+        })
+        .collect();
+    let queued = rows.len();
+    if !rows.is_empty() {
+        delivery::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([delivery::Column::WebhookId, delivery::Column::EventId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(queued)
+}
+
+/// A delivery claimed for an attempt, with what it is sent with.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery: delivery::Model,
+    pub url: String,
+    pub secret: SigningSecret,
+}
+
+/// Claims up to `limit` deliveries due at `now` by leasing them until
+/// `now + lease` (counting the attempt): another dispatcher skips them, and
+/// if this process dies mid-attempt the lease runs out and one retries.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    key: &SealingKey,
+    now: DateTime<Utc>,
+    lease: TimeDelta,
+    limit: u64,
+) -> Result<Vec<Claimed>> {
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => db.begin().await?,
+        _ => crate::db::begin_write(db).await?,
+    };
+    let mut due = delivery::Entity::find()
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(delivery::Column::NextAttemptAt.lte(now))
+        .order_by_asc(delivery::Column::NextAttemptAt)
+        .limit(limit);
+    if db.get_database_backend() == DbBackend::Postgres {
+        due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let rows = due.all(&txn).await?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(hook) = webhook::Entity::find_by_id(row.webhook_id)
+            .one(&txn)
+            .await?
+        else {
+            continue;
+        };
+        let mut active = delivery::ActiveModel::from(row);
+        active.attempts = Set(active.attempts.as_ref() + 1);
+        active.next_attempt_at = Set(Some(now + lease));
+        active.last_attempt_at = Set(Some(now));
+        let row = active.update(&txn).await?;
+        if hook.disabled_at.is_some() {
+            // Disabled meanwhile: the delivery waits for a redeliver.
+            let mut active = delivery::ActiveModel::from(row);
+            active.status = Set(DeliveryStatus::Failed.as_str().to_owned());
+            active.next_attempt_at = Set(None);
+            active.last_error = Set(Some("the webhook is disabled".to_owned()));
+            active.update(&txn).await?;
+            continue;
+        }
+        let secret = key.open(hook.id, &hook.secret_sealed)?;
+        claimed.push(Claimed {
+            delivery: row,
+            url: hook.url,
+            secret,
+        });
+    }
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Records a successful attempt; the subscription is no longer failing.
+pub async fn delivered(db: &DatabaseConnection, claimed: &Claimed, status: u16) -> Result<()> {
+    let txn = db.begin().await?;
+    let mut active = delivery::ActiveModel::from(claimed.delivery.clone());
+    active.status = Set(DeliveryStatus::Delivered.as_str().to_owned());
+    active.delivered_at = Set(Some(Utc::now()));
+    active.next_attempt_at = Set(None);
+    active.last_status_code = Set(Some(i32::from(status)));
+    active.last_error = Set(None);
+    active.update(&txn).await?;
+    webhook::Entity::update_many()
+        .col_expr(
+            webhook::Column::FailingSince,
+            sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(webhook::Column::Id.eq(claimed.delivery.webhook_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// A failed attempt: retried at `retry_at`, or given up when `None`. A
+/// subscription failing for longer than `disable_after` is disabled.
+pub async fn failed(
+    db: &DatabaseConnection,
+    claimed: &Claimed,
+    status: Option<u16>,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+    disable_after: TimeDelta,
+) -> Result<()> {
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let mut active = delivery::ActiveModel::from(claimed.delivery.clone());
+    active.status = Set(match retry_at {
+        Some(_) => DeliveryStatus::Pending,
+        None => DeliveryStatus::Failed,
+    }
+    .as_str()
+    .to_owned());
+    active.next_attempt_at = Set(retry_at);
+    active.last_status_code = Set(status.map(i32::from));
+    active.last_error = Set(Some(error.chars().take(500).collect()));
+    active.update(&txn).await?;
+    if let Some(hook) = webhook::Entity::find_by_id(claimed.delivery.webhook_id)
+        .one(&txn)
+        .await?
+    {
+        let since = hook.failing_since.unwrap_or(now);
+        let mut active = webhook::ActiveModel::from(hook.clone());
+        active.failing_since = Set(Some(since));
+        if hook.disabled_at.is_none() && now - since >= disable_after {
+            active.disabled_at = Set(Some(now));
+            active.disabled_reason = Set(Some(format!(
+                "every delivery since {} failed (last: {}); fix the endpoint, then redeliver a delivery to enable it again",
+                Timestamp::from_utc(since),
+                error.chars().take(200).collect::<String>()
+            )));
+        }
+        active.update(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// When the soonest pending delivery is due, if any.
+pub async fn next_due_at(db: &DatabaseConnection) -> Result<Option<DateTime<Utc>>> {
+    Ok(delivery::Entity::find()
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .order_by_asc(delivery::Column::NextAttemptAt)
+        .one(db)
+        .await?
+        .and_then(|row| row.next_attempt_at))
+}
+
+/// Forgets settled deliveries older than [`DELIVERY_RETENTION`].
+pub async fn sweep(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64> {
+    Ok(delivery::Entity::delete_many()
+        .filter(delivery::Column::Status.ne(DeliveryStatus::Pending.as_str()))
+        .filter(delivery::Column::CreatedAt.lt(now - DELIVERY_RETENTION))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
