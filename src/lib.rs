@@ -110,16 +110,6 @@ pub struct BackgroundSettings {
     pub workers: bool,
 }
 
-impl BackgroundSettings {
-    /// Everything in one process: what `errand serve` does by default.
-    pub fn all(kafka: KafkaSettings) -> Self {
-        Self {
-            kafka,
-            workers: true,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]

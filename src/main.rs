@@ -152,6 +152,11 @@ struct ServeArgs {
     kafka: KafkaArgs,
     #[command(flatten)]
     webhooks: WebhookArgs,
+    /// Run the workers (outbox relay, reminder scheduler, webhook intake and
+    /// dispatcher) in this process. `false` for a process that only serves
+    /// the API while other processes do that work.
+    #[arg(long, env = "ERRAND_WORKERS", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    workers: bool,
     /// Behind a trusted reverse proxy: take the client address for sign-in
     /// throttling from the last X-Forwarded-For entry.
     #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR", value_parser = clap::builder::BoolishValueParser::new())]
@@ -266,7 +271,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     app.webhooks = args.webhooks.settings();
     tracing::info!(public_url = %app.public_url, "errand ready");
     let background = app
-        .start_background(&BackgroundSettings::all(args.kafka.settings()))
+        .start_background(&BackgroundSettings {
+            kafka: args.kafka.settings(),
+            workers: args.workers,
+        })
         .await?;
     let served = server::serve(
         acceptor,
