@@ -32,8 +32,9 @@ export ERRAND_LISTEN="127.0.0.1:$PORT" ERRAND_DATABASE_URL="sqlite://$WORK/erran
 
 # Two users' tokens (minted before serve starts, so that they do not both
 # create the new database at once).
-OWNER=$("$ERRAND" token --user st-owner@example.com --ttl 1h)
-PEER=$("$ERRAND" token --user st-peer@example.com --ttl 1h)
+SCOPES="tasks:read tasks:write webhooks:manage"
+OWNER=$("$ERRAND" token --user st-owner@example.com --scope "$SCOPES" --ttl 1h)
+PEER=$("$ERRAND" token --user st-peer@example.com --scope "$SCOPES" --ttl 1h)
 export ST_WFC_AUTH_FILE="$WORK/wfc-auth.json"
 printf '{"auth": [{"name": "owner", "fixedHeaders": [{"name": "Authorization", "value": "Bearer %s"}]},
           {"name": "peer", "fixedHeaders": [{"name": "Authorization", "value": "Bearer %s"}]}]}\n' \

@@ -22,6 +22,9 @@ use crate::{
     web::{ApiTag, BodyRules, Json, JsonBody, Path},
 };
 
+/// How long checking where a new webhook's host resolves may take.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Longest description, in characters.
 const DESCRIPTION_MAX_CHARS: usize = 200;
 
@@ -161,8 +164,15 @@ impl WebhooksApi {
         let url = guard::check_url(&policy, &body.url)
             .map_err(|err| Problem::invalid_field("url", err.to_string()))?;
         if let Some(Host::Domain(host)) = url.host() {
-            guard::resolve_checked(&policy, host, url.port_or_known_default().unwrap_or(443))
+            let port = url.port_or_known_default().unwrap_or(443);
+            tokio::time::timeout(RESOLVE_TIMEOUT, guard::resolve_checked(&policy, host, port))
                 .await
+                .map_err(|_| {
+                    Problem::invalid_field(
+                        "url",
+                        format!("looking up `{host}` took longer than {RESOLVE_TIMEOUT:?}; check the name"),
+                    )
+                })?
                 .map_err(|err| Problem::invalid_field("url", err.to_string()))?;
         }
         let types = event_types(body.event_types)?;
