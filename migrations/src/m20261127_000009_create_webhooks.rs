@@ -28,6 +28,7 @@ enum Webhooks {
     SecretSealed,
     CreatedAt,
     FailingSince,
+    LastFailureAt,
     DisabledAt,
     DisabledReason,
 }
@@ -45,6 +46,7 @@ enum WebhookDeliveries {
     Attempts,
     NextAttemptAt,
     LastAttemptAt,
+    LeasedUntil,
     LastStatusCode,
     LastError,
     CreatedAt,
@@ -84,7 +86,10 @@ impl MigrationTrait for Migration {
                     .col(text_null(Webhooks::Description))
                     .col(text(Webhooks::SecretSealed))
                     .col(timestamp_with_time_zone(Webhooks::CreatedAt))
+                    // A failing streak: since when, and the latest failure (a
+                    // streak with a day's quiet in it starts again).
                     .col(timestamp_with_time_zone_null(Webhooks::FailingSince))
+                    .col(timestamp_with_time_zone_null(Webhooks::LastFailureAt))
                     .col(timestamp_with_time_zone_null(Webhooks::DisabledAt))
                     .col(text_null(Webhooks::DisabledReason))
                     .foreign_key(
@@ -125,6 +130,10 @@ impl MigrationTrait for Migration {
                     ))
                     .col(timestamp_with_time_zone_null(
                         WebhookDeliveries::LastAttemptAt,
+                    ))
+                    // Set while a dispatcher is attempting it.
+                    .col(timestamp_with_time_zone_null(
+                        WebhookDeliveries::LeasedUntil,
                     ))
                     .col(integer_null(WebhookDeliveries::LastStatusCode))
                     .col(text_null(WebhookDeliveries::LastError))

@@ -8,7 +8,13 @@
 //! one of them, in order. SQLite serves one process; it reads the oldest
 //! rows directly.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::atomic::{AtomicI16, Ordering},
+    time::Duration,
+};
+
+use errand_migrations::OUTBOX_SHARDS;
 
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
@@ -53,6 +59,9 @@ pub enum RelayError {
 
 pub struct Relay {
     db: DatabaseConnection,
+    /// Which shard a round looks at first, advanced every round: a relay
+    /// under steady load must not keep serving the low shards first.
+    first_shard: AtomicI16,
     producer: FutureProducer,
     topic: String,
     /// The bootstrap servers of a real cluster, on which the relay makes
@@ -75,6 +84,7 @@ impl Relay {
     pub fn new(db: DatabaseConnection, broker: &Broker) -> Result<Self, BrokerError> {
         Ok(Self {
             db,
+            first_shard: AtomicI16::new(0),
             producer: broker.producer()?,
             topic: broker.topic().to_owned(),
             real_cluster: (!broker.is_embedded()).then(|| broker.bootstrap_servers().to_owned()),
@@ -99,7 +109,8 @@ impl Relay {
         match self.db.get_database_backend() {
             DbBackend::Postgres => {
                 let txn = self.db.begin().await?;
-                let shards = claim_shards(&txn).await?;
+                let first = self.first_shard.fetch_add(1, Ordering::Relaxed);
+                let shards = claim_shards(&txn, first.rem_euclid(OUTBOX_SHARDS)).await?;
                 if shards.is_empty() {
                     txn.commit().await?;
                     return Ok(0);
@@ -220,8 +231,9 @@ impl Relay {
 }
 
 /// Locks up to [`SHARDS_PER_ROUND`] shards that have events and that no
-/// other relay holds (`FOR UPDATE SKIP LOCKED`).
-async fn claim_shards(txn: &impl ConnectionTrait) -> Result<Vec<i16>, DbErr> {
+/// other relay holds (`FOR UPDATE SKIP LOCKED`), looking from shard `first`
+/// round to the last and on from 0.
+async fn claim_shards(txn: &impl ConnectionTrait, first: i16) -> Result<Vec<i16>, DbErr> {
     let has_events = Query::select()
         .expr(Expr::val(1))
         .from(outbox::Entity)
@@ -232,7 +244,12 @@ async fn claim_shards(txn: &impl ConnectionTrait) -> Result<Vec<i16>, DbErr> {
         .to_owned();
     let shards = outbox_shard::Entity::find()
         .filter(Expr::exists(has_events))
-        .order_by_asc(outbox_shard::Column::Shard)
+        .order_by(
+            Expr::col(outbox_shard::Column::Shard)
+                .add(OUTBOX_SHARDS - first)
+                .modulo(OUTBOX_SHARDS),
+            sea_orm::Order::Asc,
+        )
         .limit(SHARDS_PER_ROUND)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .all(txn)

@@ -234,10 +234,14 @@ async fn mark_cancelled(
     Ok(row)
 }
 
+/// A task's pending reminders, locked: a scheduler firing one of them
+/// meanwhile is waited for, and PostgreSQL then re-checks `status`, so a
+/// reminder that just fired is not also cancelled or moved.
 fn pending_of(task_id: Uuid) -> sea_orm::Select<reminder::Entity> {
     reminder::Entity::find()
         .filter(reminder::Column::TaskId.eq(task_id))
         .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
+        .lock_exclusive()
 }
 
 /// Cancels every pending reminder of a task that was completed or is being
@@ -273,7 +277,9 @@ pub async fn follow_due(
             mark_cancelled(conn, source, row).await?;
             continue;
         };
-        let remind_at = due_at - TimeDelta::seconds(seconds);
+        // Moved so far that its time has passed: it fires at once (on
+        // time, not late; the move is what made it due).
+        let remind_at = (due_at - TimeDelta::seconds(seconds)).max(Utc::now());
         if remind_at == row.remind_at {
             continue;
         }

@@ -15,6 +15,7 @@ pub mod webhook {
         pub secret_sealed: String,
         pub created_at: DateTimeUtc,
         pub failing_since: Option<DateTimeUtc>,
+        pub last_failure_at: Option<DateTimeUtc>,
         pub disabled_at: Option<DateTimeUtc>,
         pub disabled_reason: Option<String>,
     }
@@ -42,6 +43,7 @@ pub mod delivery {
         pub attempts: i32,
         pub next_attempt_at: Option<DateTimeUtc>,
         pub last_attempt_at: Option<DateTimeUtc>,
+        pub leased_until: Option<DateTimeUtc>,
         pub last_status_code: Option<i32>,
         pub last_error: Option<String>,
         pub created_at: DateTimeUtc,

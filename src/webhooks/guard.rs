@@ -149,10 +149,12 @@ fn forbidden_message(host: &str, ip: IpAddr, class: AddressClass) -> String {
         .trim_end_matches(']')
         .parse::<IpAddr>()
         .is_ok_and(|parsed| parsed == ip);
+    // The resolved address itself is left out: the message reaches API
+    // callers, who could otherwise map internal names to internal addresses.
     let what = if literal {
         format!("`{host}` is {class}")
     } else {
-        format!("`{host}` resolves to {class} ({ip})")
+        format!("`{host}` resolves to {class}")
     };
     let hint = if class.private_use() {
         " (allowed only when the operator sets ERRAND_WEBHOOK_ALLOW_PRIVATE=1)"
@@ -701,8 +703,11 @@ mod tests {
         let err = permits_for(&STRICT, "evil.example", ip("169.254.169.254")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`evil.example` resolves to a cloud metadata address (169.254.169.254), \
-             which webhooks may not reach"
+            "`evil.example` resolves to a cloud metadata address, which webhooks may not reach"
+        );
+        assert!(
+            !err.to_string().contains("169.254"),
+            "what a name resolves to is not told"
         );
     }
 

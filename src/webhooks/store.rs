@@ -22,6 +22,8 @@ use crate::{events::EventType, timestamp::Timestamp};
 pub const MAX_WEBHOOKS_PER_USER: u64 = 10;
 /// Most deliveries listed by one call.
 pub const DELIVERY_LIST_LIMIT: u64 = 100;
+/// A failure this long after the previous one starts a new failing streak.
+const STREAK_GAP: TimeDelta = TimeDelta::hours(24);
 /// Settled deliveries are kept this long for listDeliveries, then swept.
 pub const DELIVERY_RETENTION: TimeDelta = TimeDelta::days(30);
 
@@ -109,6 +111,7 @@ pub async fn create(
         secret_sealed: key.seal(id, &secret)?,
         created_at: Utc::now(),
         failing_since: None,
+        last_failure_at: None,
         disabled_at: None,
         disabled_reason: None,
     };
@@ -201,9 +204,15 @@ pub async fn redeliver(
         active.failing_since = Set(None);
         active.update(&txn).await?;
     }
+    let now = Utc::now();
+    if row.leased_until.is_some_and(|until| until > now) {
+        // An attempt is in progress: it is not doubled.
+        txn.commit().await?;
+        return Ok(Some(delivery_view(&row)));
+    }
     let mut active = delivery::ActiveModel::from(row);
     active.status = Set(DeliveryStatus::Pending.as_str().to_owned());
-    active.next_attempt_at = Set(Some(Utc::now()));
+    active.next_attempt_at = Set(Some(now));
     let row = active.update(&txn).await?;
     txn.commit().await?;
     Ok(Some(delivery_view(&row)))
@@ -251,6 +260,7 @@ pub async fn enqueue(conn: &impl ConnectionTrait, event: &IncomingEvent) -> Resu
                 attempts: 0,
                 next_attempt_at: Some(now),
                 last_attempt_at: None,
+                leased_until: None,
                 last_status_code: None,
                 last_error: None,
                 created_at: now,
@@ -343,12 +353,17 @@ pub async fn delivered(db: &DatabaseConnection, claimed: &Claimed, status: u16) 
     active.status = Set(DeliveryStatus::Delivered.as_str().to_owned());
     active.delivered_at = Set(Some(Utc::now()));
     active.next_attempt_at = Set(None);
+    active.leased_until = Set(None);
     active.last_status_code = Set(Some(i32::from(status)));
     active.last_error = Set(None);
     active.update(&txn).await?;
     webhook::Entity::update_many()
         .col_expr(
             webhook::Column::FailingSince,
+            sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            webhook::Column::LastFailureAt,
             sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
         )
         .filter(webhook::Column::Id.eq(claimed.delivery.webhook_id))
@@ -378,6 +393,7 @@ pub async fn failed(
     .as_str()
     .to_owned());
     active.next_attempt_at = Set(retry_at);
+    active.leased_until = Set(None);
     active.last_status_code = Set(status.map(i32::from));
     active.last_error = Set(Some(error.chars().take(500).collect()));
     active.update(&txn).await?;
@@ -385,9 +401,18 @@ pub async fn failed(
         .one(&txn)
         .await?
     {
-        let since = hook.failing_since.unwrap_or(now);
+        // A streak with a quiet day in it (no events, or deliveries given
+        // up) starts again: only failing all along disables.
+        let continuing = hook
+            .last_failure_at
+            .is_some_and(|last| now - last < STREAK_GAP);
+        let since = match hook.failing_since {
+            Some(since) if continuing => since,
+            _ => now,
+        };
         let mut active = webhook::ActiveModel::from(hook.clone());
         active.failing_since = Set(Some(since));
+        active.last_failure_at = Set(Some(now));
         if hook.disabled_at.is_none() && now - since >= disable_after {
             active.disabled_at = Set(Some(now));
             active.disabled_reason = Set(Some(format!(
