@@ -45,10 +45,10 @@ fresh_db() { # name -> url
     psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
     echo "${ADMIN_URL%/*}/$1"
 }
-start() { # binary db-url topic
+start() { # binary db-url topic [workers]
     "$1" migrate --database-url "$2" 2>/dev/null
     ERRAND_KAFKA_BROKERS="$BROKERS" ERRAND_KAFKA_TOPIC="$3" ERRAND_LOG=warn \
-        "$1" serve --database-url "$2" --listen "127.0.0.1:$PORT" >"$WORK/errand.log" 2>&1 &
+        ERRAND_WORKERS="${4:-true}" "$1" serve --database-url "$2" --listen "127.0.0.1:$PORT" >"$WORK/errand.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
     : >"$WORK/tokens"
@@ -61,27 +61,36 @@ start() { # binary db-url topic
 stop() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
 
-echo "==> commit-to-Kafka latency under createTask load ($CONNECTIONS connections, ${DURATION}s)"
-TOPIC="errand.bench.latency.$RANDOM$RANDOM"
-start "$ERRAND" "$(fresh_db errand_bench_events)" "$TOPIC"
-wrk -t2 -c"$CONNECTIONS" -d3s -s bench/create.lua "http://127.0.0.1:$PORT" >/dev/null
-"$TARGET/release/examples/event_latency" --brokers "$BROKERS" --topic "$TOPIC" \
-    --seconds "$((DURATION + 4))" >"$RESULTS/event-latency.txt" &
-LISTENER=$!
-sleep 2
-wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/create.lua \
-    "http://127.0.0.1:$PORT" >"$RESULTS/wrk-create-events.txt"
-wait "$LISTENER"
-stop
-echo "createTask: $(rate "$RESULTS/wrk-create-events.txt") req/s"
-cat "$RESULTS/event-latency.txt"
+# At full load (every core busy), a quarter of the connections (still
+# saturating two cores), and two connections (the machine has spare time).
+for conns in "$CONNECTIONS" "$((CONNECTIONS / 4))" 2; do
+    echo "==> commit-to-Kafka latency under createTask load ($conns connections, ${DURATION}s)"
+    TOPIC="errand.bench.latency.$RANDOM$RANDOM"
+    start "$ERRAND" "$(fresh_db errand_bench_events)" "$TOPIC"
+    wrk -t2 -c"$conns" -d3s -s bench/create.lua "http://127.0.0.1:$PORT" >/dev/null
+    "$TARGET/release/examples/event_latency" --brokers "$BROKERS" --topic "$TOPIC" \
+        --seconds "$((DURATION + 4))" >"$RESULTS/event-latency-c$conns.txt" &
+    LISTENER=$!
+    sleep 2
+    wrk -t2 -c"$conns" -d"${DURATION}s" --latency -s bench/create.lua \
+        "http://127.0.0.1:$PORT" >"$RESULTS/wrk-create-events-c$conns.txt"
+    wait "$LISTENER"
+    stop
+    echo "createTask: $(rate "$RESULTS/wrk-create-events-c$conns.txt") req/s"
+    cat "$RESULTS/event-latency-c$conns.txt"
+done
 
 if [[ -n "${BEFORE:-}" ]]; then
+    # before: the build without the outbox. api: this build serving the API
+    # only (ERRAND_WORKERS=false), the outbox written and nothing relayed, as
+    # an API replica beside separate workers. after: this build with its
+    # relay publishing to the broker, all on the same two cores.
     echo "==> createTask with the outbox against before it ($ROUNDS rounds each, alternating)"
     for round in $(seq 1 "$ROUNDS"); do
-        for side in before after; do
+        for side in before api after; do
             bin="$ERRAND"; [[ $side == before ]] && bin="$BEFORE"
-            start "$bin" "$(fresh_db "errand_bench_$side")" "errand.bench.$side.$RANDOM"
+            workers=true; [[ $side == api ]] && workers=false
+            start "$bin" "$(fresh_db "errand_bench_$side")" "errand.bench.$side.$RANDOM" "$workers"
             wrk -t2 -c"$CONNECTIONS" -d3s -s bench/create.lua "http://127.0.0.1:$PORT" >/dev/null
             wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/create.lua \
                 "http://127.0.0.1:$PORT" >"$RESULTS/wrk-create-$side-r$round.txt"
@@ -96,7 +105,10 @@ def rate(side, r):
     text = open(f"{results}/wrk-create-{side}-r{r}.txt").read()
     return float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 before = statistics.median(rate("before", r) for r in range(1, rounds + 1))
+api = statistics.median(rate("api", r) for r in range(1, rounds + 1))
 after = statistics.median(rate("after", r) for r in range(1, rounds + 1))
-print(f"median before {before:.0f} req/s, with the outbox {after:.0f} req/s: {after / before:.2f}x")
+print(f"median before {before:.0f} req/s; with the outbox, API only {api:.0f} req/s "
+      f"({api / before:.2f}x), with the relay and broker on the same cores {after:.0f} req/s "
+      f"({after / before:.2f}x)")
 PY
 fi

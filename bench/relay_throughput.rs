@@ -104,9 +104,18 @@ async fn main() -> Result<(), Failure> {
         rates.push(rate);
 
         database.close().await?;
-        admin
-            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .await?;
+        // An autovacuum worker (not ours to end) may still be in the
+        // database for a moment.
+        for attempt in 1..=10 {
+            match admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+            {
+                Ok(_) => break,
+                Err(err) if attempt == 10 => eprintln!("could not drop {name}: {err}"),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
+        }
     }
     rates.sort_by(f64::total_cmp);
     if let Some(median) = rates.get(rates.len() / 2) {

@@ -190,6 +190,8 @@ impl App {
                 authenticator.reload_keys(true).await;
             }
         });
+        let db = self.db.clone();
+        jobs.spawn("outbox announcer", |stop| events::relay::announce(db, stop));
         if settings.workers {
             let relay = Relay::new(self.db.clone(), &broker)?;
             jobs.spawn("outbox relay", |stop| events::relay::run(relay, stop));

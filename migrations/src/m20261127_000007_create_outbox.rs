@@ -8,13 +8,18 @@
 //!   [`SHARDS`] buckets. A relay locks the shards it publishes
 //!   (`outbox_shards`, `FOR UPDATE SKIP LOCKED`), so several processes share
 //!   the work while one key's events are only ever in one relay's hands.
-//! * On PostgreSQL a statement-level trigger sends `NOTIFY errand_outbox`,
-//!   delivered at commit, so relays in every process wake at once.
+//! * `id` (the event id) is not indexed: nothing looks rows up by it, and
+//!   every index is paid for by every action.
+//! * No trigger announces new rows: a NOTIFY in the writing transaction
+//!   takes PostgreSQL's global notification lock at commit, which
+//!   serialised every action's commit (half the create throughput). Each
+//!   process announces its own writes instead, coalesced and outside any
+//!   transaction (`events::relay::announce`).
 //!
 //! `consumed_events` records the events a Kafka consumer (the webhook intake)
 //! has handled, so a message Kafka delivers twice is handled once.
 
-use sea_orm_migration::{prelude::*, schema::*, sea_orm::DbBackend};
+use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -48,21 +53,6 @@ enum ConsumedEvents {
     ConsumedAt,
 }
 
-const NOTIFY_UP: &str = r#"
-CREATE FUNCTION errand_announce_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('errand_outbox', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER outbox_written AFTER INSERT ON outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION errand_announce_outbox();
-"#;
-
-const NOTIFY_DOWN: &str = r#"
-DROP TRIGGER IF EXISTS outbox_written ON outbox;
-DROP FUNCTION IF EXISTS errand_announce_outbox();
-"#;
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -71,7 +61,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Outbox::Table)
                     .col(big_integer(Outbox::Seq).auto_increment().primary_key())
-                    .col(uuid(Outbox::Id).unique_key())
+                    .col(uuid(Outbox::Id))
                     .col(small_integer(Outbox::Shard))
                     .col(text(Outbox::MessageKey))
                     .col(text(Outbox::Payload))
@@ -131,23 +121,10 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared(NOTIFY_UP)
-                .await?;
-        }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared(NOTIFY_DOWN)
-                .await?;
-        }
         for table in [
             ConsumedEvents::Table.into_iden(),
             OutboxShards::Table.into_iden(),

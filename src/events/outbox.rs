@@ -12,7 +12,7 @@ use super::{Event, entity::outbox};
 
 /// Rung after a commit that wrote events, so that this process's relay
 /// publishes them at once. Other processes hear of it through PostgreSQL's
-/// `NOTIFY errand_outbox` (a trigger on the table), or their polling.
+/// `NOTIFY errand_outbox`, sent by [`super::relay::announce`], or their polling.
 static WRITTEN: LazyLock<Notify> = LazyLock::new(Notify::new);
 
 /// Appends `event` to the outbox on `conn`, which must be the transaction

@@ -274,12 +274,15 @@ pub async fn backlog(db: &DatabaseConnection) -> Result<(u64, Option<i64>), DbEr
 /// for a lost notification, and how SQLite relays see other processes' rows.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How long a woken relay waits for more commits before publishing.
+const GATHER: Duration = Duration::from_millis(2);
+
 /// The relay job: publishes whenever events are committed (in this process,
-/// or announced by PostgreSQL), on a period, and with backoff while the
+/// or announced by another through [`announce`]), on a period, and with backoff while the
 /// cluster is unreachable. Actions keep succeeding meanwhile: their events
 /// wait in the outbox.
 pub async fn run(relay: Relay, mut stop: Stop) {
-    let mut wakeups = Wakeups::new(&relay.db, "errand outbox relay", "errand_outbox");
+    let mut wakeups = Wakeups::new(&relay.db, "errand outbox relay", CHANNEL);
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     if let Some(bootstrap) = &relay.real_cluster {
         while let Err(err) = kafka::ensure_topic(bootstrap, &relay.topic).await {
@@ -317,9 +320,49 @@ pub async fn run(relay: Relay, mut stop: Stop) {
                 stop.pause(delay, std::future::pending()).await
             }
         };
-        if woken == Woken::Stopping {
-            break;
+        match woken {
+            Woken::Stopping => break,
+            // Let the commits of a busy moment gather: one round for many
+            // events costs the database and the broker far less than a
+            // round each.
+            Woken::Signalled => tokio::time::sleep(GATHER).await,
+            Woken::Period => {}
         }
     }
     relay.flush(Duration::from_secs(5));
+}
+
+/// The channel processes announce outbox writes on.
+pub const CHANNEL: &str = "errand_outbox";
+
+/// Writes are announced at most this often per process: one NOTIFY covers
+/// every commit since the last.
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(5);
+
+/// Tells the relays of other processes (on PostgreSQL) that this one wrote
+/// events: `NOTIFY errand_outbox` after commits, outside any transaction
+/// and coalesced. A NOTIFY inside the writing transaction would take
+/// PostgreSQL's global notification lock at every commit, serialising the
+/// actions themselves. Runs in every process that serves the API, workers or
+/// not; a missed announcement only costs the relays' polling interval.
+pub async fn announce(db: DatabaseConnection, mut stop: Stop) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let notify = sea_orm::Statement::from_string(DbBackend::Postgres, format!("NOTIFY {CHANNEL}"));
+    let mut next = Box::pin(written_events::written());
+    next.as_mut().enable();
+    loop {
+        if stop.pause(Duration::from_secs(3600), next.as_mut()).await == Woken::Stopping {
+            return;
+        }
+        tokio::time::sleep(ANNOUNCE_EVERY).await;
+        // Listening again before announcing: a commit from here on gets an
+        // announcement of its own.
+        next = Box::pin(written_events::written());
+        next.as_mut().enable();
+        if let Err(err) = db.execute_raw(notify.clone()).await {
+            tracing::debug!(error = %err, "could not announce outbox writes; relays will poll");
+        }
+    }
 }

@@ -218,7 +218,8 @@ async fn assert_all_arrived(
     expected: &BTreeMap<String, Vec<String>>,
 ) -> usize {
     let total: usize = expected.values().map(Vec::len).sum();
-    let mut events = reader.read(total, Duration::from_secs(120)).await;
+    // Generous: on a busy two-core machine a debug consumer is slow.
+    let mut events = reader.read(total, Duration::from_secs(240)).await;
     events.extend(reader.rest(Duration::from_secs(2)).await);
     let mut first_seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut seen = BTreeSet::new();
@@ -236,15 +237,15 @@ async fn assert_all_arrived(
 #[tokio::test]
 async fn a_relay_killed_while_publishing_loses_nothing() {
     let app = TestApp::spawn_api_only().await;
-    let expected = prefill(&app, 30_000, 300).await;
+    let expected = prefill(&app, 10_000, 200).await;
     let reader = EventReader::new(&app);
 
     let mut first = Replica::start(&app).await;
     // Killed once it has published some of the events and not all.
-    let mut left = 30_000;
+    let mut left = 10_000;
     for _ in 0..2000 {
         left = relay::backlog(&app.app.db).await.unwrap().0;
-        if left < 30_000 {
+        if left < 10_000 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -252,7 +253,7 @@ async fn a_relay_killed_while_publishing_loses_nothing() {
     first.kill();
     eprintln!("killed with {left} left");
     assert!(
-        (1..30_000).contains(&left),
+        (1..10_000).contains(&left),
         "the relay was killed while publishing ({left} left)"
     );
 
@@ -268,10 +269,10 @@ async fn two_relays_on_one_postgresql_publish_each_event_once() {
         return;
     }
     let app = TestApp::spawn_api_only().await;
-    let expected = prefill(&app, 20_000, 400).await;
+    let expected = prefill(&app, 10_000, 200).await;
     let reader = EventReader::new(&app);
     let (_a, _b) = tokio::join!(Replica::start(&app), Replica::start(&app));
     wait_for_empty_outbox(&app).await;
     let arrived = assert_all_arrived(&reader, &expected).await;
-    assert_eq!(arrived, 20_000, "no event was published twice");
+    assert_eq!(arrived, 10_000, "no event was published twice");
 }
