@@ -100,6 +100,27 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     }
 }
 
+/// Rows claimed for work that several processes share (a batch of due
+/// reminders, of webhook deliveries): on PostgreSQL `FOR UPDATE SKIP
+/// LOCKED`, so each process takes rows no other holds; on SQLite nothing,
+/// since the transaction from [`begin_write`] already holds the only write
+/// lock. Use inside that transaction.
+pub fn claim<E: sea_orm::EntityTrait>(
+    select: sea_orm::Select<E>,
+    backend: DbBackend,
+) -> sea_orm::Select<E> {
+    use sea_orm::{
+        QuerySelect,
+        sea_query::{LockBehavior, LockType},
+    };
+    match backend {
+        DbBackend::Postgres => {
+            select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        }
+        _ => select,
+    }
+}
+
 /// Wake-ups from a PostgreSQL `NOTIFY` channel, for background work that
 /// also polls: a notification only says "look now", so a lost connection
 /// just wakes the caller (something may have been missed) and reconnects on

@@ -135,6 +135,18 @@ impl Backoff {
     }
 }
 
+/// How long to sleep before a row due at `at` (if any), at most `max`: a
+/// job polling for due rows wakes for the soonest one, and at least every
+/// `max` for rows other processes add.
+pub fn until_due(at: Option<chrono::DateTime<chrono::Utc>>, max: Duration) -> Duration {
+    at.map_or(max, |at| {
+        (at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(max)
+    })
+}
+
 /// `delay` plus up to 20% at random.
 pub fn jitter(delay: Duration) -> Duration {
     let mut byte = [0u8; 2];

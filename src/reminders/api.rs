@@ -17,6 +17,7 @@ use crate::{
     db,
     events::{Source, outbox},
     problem::{Problem, ProblemKind},
+    tasks::api::no_such_task,
     tasks::domain::{TaskNumber, TaskStatus},
     tasks::store as task_store,
     timestamp::Timestamp,
@@ -80,12 +81,6 @@ pub enum CreatedReminder {
 #[oai(rename = "ReminderList")]
 pub struct ReminderList {
     pub reminders: Vec<ReminderView>,
-}
-
-fn no_such_task(number: TaskNumber) -> Problem {
-    Problem::not_found(format!(
-        "You have no task number {number}. Call listTasks with status=all to find the right number."
-    ))
 }
 
 #[OpenApi(prefix_path = "/v1")]

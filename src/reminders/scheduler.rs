@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use super::store;
 use crate::{
     events::Source,
-    jobs::{Backoff, Stop, Woken},
+    jobs::{Backoff, Stop, Woken, until_due},
 };
 
 /// The longest the scheduler sleeps: a reminder created by another process
@@ -31,7 +31,7 @@ pub async fn run(db: DatabaseConnection, source: Source, mut stop: Stop) {
                         "reminder fired"
                     );
                 }
-                until_next(&db).await
+                until_due(store::next_due_at(&db).await.ok().flatten(), POLL)
             }
             Err(err) => {
                 let delay = backoff.failed();
@@ -42,16 +42,5 @@ pub async fn run(db: DatabaseConnection, source: Source, mut stop: Stop) {
         if stop.pause(wait, std::future::pending()).await == Woken::Stopping {
             return;
         }
-    }
-}
-
-/// How long until the soonest pending reminder, at most [`POLL`].
-async fn until_next(db: &DatabaseConnection) -> Duration {
-    match store::next_due_at(db).await {
-        Ok(Some(at)) => (at - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .min(POLL),
-        _ => POLL,
     }
 }

@@ -4,11 +4,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-    sea_query::{LockBehavior, LockType},
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -300,19 +297,15 @@ pub async fn fire_due(
     source: &Source,
     now: DateTime<Utc>,
 ) -> Result<Vec<ReminderView>> {
-    let txn = match db.get_database_backend() {
-        DbBackend::Postgres => db.begin().await?,
-        _ => db::begin_write(db).await?,
-    };
-    let mut due = reminder::Entity::find()
+    let txn = crate::db::begin_write(db).await?;
+    let due = reminder::Entity::find()
         .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
         .filter(reminder::Column::RemindAt.lte(now))
         .order_by_asc(reminder::Column::RemindAt)
         .limit(FIRE_BATCH);
-    if db.get_database_backend() == DbBackend::Postgres {
-        due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let rows = due.all(&txn).await?;
+    let rows = crate::db::claim(due, db.get_database_backend())
+        .all(&txn)
+        .await?;
     let mut fired = Vec::with_capacity(rows.len());
     for row in rows {
         let late = now - row.remind_at > LATE_AFTER;

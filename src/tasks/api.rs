@@ -162,7 +162,9 @@ pub enum DeletedTask {
     Deleted,
 }
 
-fn no_such_task(number: TaskNumber) -> Problem {
+/// The answer for a task number the user does not have (also used by the
+/// operations on a task's reminders).
+pub fn no_such_task(number: TaskNumber) -> Problem {
     Problem::not_found(format!(
         "You have no task number {number}. Call listTasks with status=all to find the right number."
     ))

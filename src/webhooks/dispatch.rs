@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     config::WebhookSettings,
-    jobs::{Backoff, Stop, Woken, jitter},
+    jobs::{Backoff, Stop, Woken, jitter, until_due},
 };
 
 /// Rung when deliveries were queued in this process.
@@ -186,13 +186,10 @@ pub async fn run(dispatcher: Dispatcher, mut stop: Stop) {
             Ok(attempted) if attempted > 0 => Duration::ZERO,
             Ok(_) => {
                 backoff.succeeded();
-                match store::next_due_at(&dispatcher.db).await {
-                    Ok(Some(at)) => (at - Utc::now())
-                        .to_std()
-                        .unwrap_or(Duration::ZERO)
-                        .min(POLL),
-                    _ => POLL,
-                }
+                until_due(
+                    store::next_due_at(&dispatcher.db).await.ok().flatten(),
+                    POLL,
+                )
             }
             Err(err) => {
                 let delay = backoff.failed();

@@ -2,11 +2,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-    sea_query::{LockBehavior, LockType, OnConflict},
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -300,19 +298,15 @@ pub async fn claim_due(
     lease: TimeDelta,
     limit: u64,
 ) -> Result<Vec<Claimed>> {
-    let txn = match db.get_database_backend() {
-        DbBackend::Postgres => db.begin().await?,
-        _ => crate::db::begin_write(db).await?,
-    };
-    let mut due = delivery::Entity::find()
+    let txn = crate::db::begin_write(db).await?;
+    let due = delivery::Entity::find()
         .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
         .filter(delivery::Column::NextAttemptAt.lte(now))
         .order_by_asc(delivery::Column::NextAttemptAt)
         .limit(limit);
-    if db.get_database_backend() == DbBackend::Postgres {
-        due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let rows = due.all(&txn).await?;
+    let rows = crate::db::claim(due, db.get_database_backend())
+        .all(&txn)
+        .await?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let Some(hook) = webhook::Entity::find_by_id(row.webhook_id)
