@@ -11,6 +11,7 @@ pub mod health;
 pub mod jobs;
 pub mod oauth;
 pub mod operations;
+pub mod outbound;
 pub mod patch;
 pub mod problem;
 pub mod reminders;

@@ -8,7 +8,6 @@ use tokio::sync::OnceCell;
 use url::Host;
 
 use super::{
-    guard::{self, GuardPolicy},
     sealing::SealingKey,
     store::{self, MAX_WEBHOOKS_PER_USER, StoreError},
     views::{CreatedWebhookView, DeliveryView, WebhookView},
@@ -17,6 +16,7 @@ use crate::{
     auth::{Authorized, Scope, WebhooksManage},
     config::WebhookSettings,
     events::EventType,
+    outbound::{self, GuardPolicy},
     problem::{Problem, ProblemKind},
     uuid_param,
     web::{ApiTag, BodyRules, Json, JsonBody, Path},
@@ -161,19 +161,24 @@ impl WebhooksApi {
     ) -> Result<CreatedWebhook, Problem> {
         let body = body.0;
         let policy = self.policy();
-        let url = guard::check_url(&policy, &body.url)
+        let url = outbound::check_url(&policy, &body.url)
             .map_err(|err| Problem::invalid_field("url", err.to_string()))?;
         if let Some(Host::Domain(host)) = url.host() {
             let port = url.port_or_known_default().unwrap_or(443);
-            tokio::time::timeout(RESOLVE_TIMEOUT, guard::resolve_checked(&policy, host, port))
-                .await
-                .map_err(|_| {
-                    Problem::invalid_field(
-                        "url",
-                        format!("looking up `{host}` took longer than {RESOLVE_TIMEOUT:?}; check the name"),
-                    )
-                })?
-                .map_err(|err| Problem::invalid_field("url", err.to_string()))?;
+            tokio::time::timeout(
+                RESOLVE_TIMEOUT,
+                outbound::resolve_checked(&policy, host, port),
+            )
+            .await
+            .map_err(|_| {
+                Problem::invalid_field(
+                    "url",
+                    format!(
+                        "looking up `{host}` took longer than {RESOLVE_TIMEOUT:?}; check the name"
+                    ),
+                )
+            })?
+            .map_err(|err| Problem::invalid_field("url", err.to_string()))?;
         }
         let types = event_types(body.event_types)?;
         let description = body

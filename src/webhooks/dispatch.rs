@@ -13,7 +13,6 @@ use sea_orm::DatabaseConnection;
 use tokio::{sync::Notify, task::JoinSet};
 
 use super::{
-    guard::{self, GuardPolicy},
     sealing::SealingKey,
     signature,
     store::{self, Claimed},
@@ -21,6 +20,7 @@ use super::{
 use crate::{
     config::WebhookSettings,
     jobs::{Backoff, Stop, Woken, jitter, until_due},
+    outbound::{self, GuardPolicy},
 };
 
 /// Rung when deliveries were queued in this process.
@@ -64,7 +64,7 @@ impl Dispatcher {
             allow_private: settings.allow_private,
         };
         Ok(Self {
-            client: guard::client(policy, settings.timeout)?,
+            client: outbound::client(policy, settings.timeout)?,
             db,
             key,
             policy,
@@ -77,7 +77,7 @@ impl Dispatcher {
     /// through the guard by the client itself, so the address connected to
     /// is the address checked.
     pub async fn attempt(&self, claimed: &Claimed) -> Outcome {
-        let url = match guard::check_url(&self.policy, &claimed.url) {
+        let url = match outbound::check_url(&self.policy, &claimed.url) {
             Ok(url) => url,
             Err(err) => return Outcome::Unreachable(err.to_string()),
         };

@@ -5,7 +5,6 @@
 pub mod api;
 pub mod dispatch;
 mod entity;
-pub mod guard;
 pub mod intake;
 pub mod sealing;
 pub mod signature;

@@ -1,4 +1,6 @@
-//! The SSRF guard: which URLs and addresses webhook deliveries may reach.
+//! The SSRF guard: which URLs and addresses Errand may send requests to when
+//! someone else chose the URL (webhook deliveries, OAuth client metadata
+//! documents).
 //!
 //! A webhook URL is chosen by a user, and the service then sends requests to
 //! it from inside our network. Without a guard that is a server-side request
@@ -29,6 +31,8 @@ use std::time::Duration;
 
 use url::{Host, Url};
 
+use crate::config::WebhookSettings;
+
 /// What the operator allows beyond the safe default (https to public
 /// addresses only). Read from `ERRAND_WEBHOOK_ALLOW_HTTP` and
 /// `ERRAND_WEBHOOK_ALLOW_PRIVATE` by the configuration; both exist for
@@ -40,6 +44,15 @@ pub struct GuardPolicy {
     pub allow_http: bool,
     /// Permit loopback, private-network and link-local addresses.
     pub allow_private: bool,
+}
+
+impl From<&WebhookSettings> for GuardPolicy {
+    fn from(settings: &WebhookSettings) -> Self {
+        Self {
+            allow_http: settings.allow_http,
+            allow_private: settings.allow_private,
+        }
+    }
 }
 
 /// What kind of address an IP is, as far as reaching it from the service
