@@ -12,6 +12,8 @@ fn main() {
     println!("cargo::rerun-if-changed=/usr/bin");
     println!("cargo::rerun-if-env-changed=ERRAND_TEST_BROWSER");
     println!("cargo::rerun-if-env-changed=ERRAND_TEST_DATABASE_URL");
+    println!("cargo::rerun-if-env-changed=ERRAND_TEST_MCP_PYTHON");
+    println!("cargo::rustc-check-cfg=cfg(mcp_sdk_tests)");
     println!("cargo::rustc-check-cfg=cfg(browser_tests)");
     println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
 
@@ -21,6 +23,11 @@ fn main() {
     let browser_required = std::env::var("ERRAND_TEST_BROWSER").is_ok_and(|v| v == "require");
     if browser_installed || browser_required {
         println!("cargo::rustc-cfg=browser_tests");
+    }
+    // A Python with the official MCP SDK (`pip install mcp==2.3.0`), for
+    // the tests that drive Errand with a client it did not write.
+    if std::env::var("ERRAND_TEST_MCP_PYTHON").is_ok_and(|p| !p.is_empty()) {
+        println!("cargo::rustc-cfg=mcp_sdk_tests");
     }
     if std::env::var("ERRAND_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
         println!("cargo::rustc-cfg=postgres_tests");

@@ -9,6 +9,7 @@ pub mod db;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod mcp;
 pub mod oauth;
 pub mod operations;
 pub mod outbound;
@@ -23,12 +24,13 @@ pub mod tasks;
 pub mod telemetry;
 pub mod text;
 pub mod timestamp;
+pub mod tools;
 pub mod urls;
 pub mod users;
 pub mod web;
 pub mod webhooks;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use poem::{Endpoint, Response};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -43,7 +45,8 @@ use crate::{
     db::DbSetupError,
     events::{Broker, Source, kafka::BrokerError, relay::Relay},
     jobs::{Jobs, Woken},
-    oauth::OAuthState,
+    oauth::{OAuthState, client_metadata::ClientDocuments},
+    outbound::GuardPolicy,
     spec::SpecError,
     webhooks::{
         dispatch::Dispatcher,
@@ -120,6 +123,8 @@ pub enum StartError {
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error(transparent)]
+    Build(#[from] server::BuildError),
+    #[error(transparent)]
     Oidc(#[from] OidcError),
     #[error("could not load or store the sign-in pages' CSRF key")]
     CsrfKey(#[source] DbErr),
@@ -131,6 +136,8 @@ pub enum StartError {
     Sealing(#[from] SealError),
     #[error("could not build the webhook HTTP client")]
     WebhookClient(#[source] reqwest::Error),
+    #[error("could not build the HTTP client for client metadata documents")]
+    OutboundClient(#[source] reqwest::Error),
 }
 
 impl App {
@@ -225,24 +232,30 @@ impl App {
         self.authenticator.tokens()
     }
 
-    pub fn oauth_state(&self) -> OAuthState {
-        OAuthState {
+    pub fn oauth_state(&self) -> Result<OAuthState, StartError> {
+        // Client metadata documents are fetched under the same rules as
+        // webhook deliveries: both are requests to URLs someone else chose.
+        let documents = ClientDocuments::new(GuardPolicy::from(&self.webhooks))
+            .map_err(StartError::OutboundClient)?;
+        Ok(OAuthState {
             db: self.db.clone(),
             authenticator: self.authenticator.clone(),
             public_url: self.public_url.clone(),
             secure_cookies: self.public_url.as_str().starts_with("https://"),
             trust_forwarded_for: self.settings.trust_forwarded_for,
             csrf_key: self.csrf_key,
-        }
+            client_documents: Arc::new(documents),
+        })
     }
 
     /// The HTTP application.
     pub fn endpoint(&self) -> Result<impl Endpoint<Output = Response> + use<>, StartError> {
         Ok(server::endpoint(
             operations::apis(&self.db, &self.public_url, &self.webhooks),
+            operations::apis(&self.db, &self.public_url, &self.webhooks),
             &self.public_url,
             self.authenticator.clone(),
-            self.oauth_state(),
+            self.oauth_state()?,
         )?)
     }
 }

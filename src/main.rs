@@ -1,11 +1,11 @@
-//! The `errand` command line: serve, migrate, openapi, token.
+//! The `errand` command line: serve, migrate, openapi, tools, token.
 
 use std::{process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use errand::{
     App, BackgroundSettings,
-    auth::{KeyRing, ScopeSet, grants},
+    auth::{KeyRing, Resource, ScopeSet, grants},
     config::{
         AddressArgs, AuthSettings, DatabaseArgs, KafkaArgs, LogArgs, OidcArgs, OidcSettings,
         PublicUrl, SigningArgs, WebhookArgs,
@@ -15,6 +15,7 @@ use errand::{
     operations, server,
     spec::{self, Documents},
     telemetry,
+    tools::{self, Catalog},
     users::{self, EmailAddress},
 };
 
@@ -39,6 +40,8 @@ enum Command {
     Migrate(DatabaseOnly),
     /// Print the OpenAPI document, or rewrite the committed ones under openapi/.
     Openapi(OpenapiArgs),
+    /// Print the user-facing actions as function-calling tool definitions.
+    Tools(ToolsArgs),
     /// Print a signed access token for a user (created if missing), for
     /// development and integrators.
     Token(TokenArgs),
@@ -181,6 +184,20 @@ struct OpenapiArgs {
 }
 
 #[derive(Debug, Args)]
+struct ToolsArgs {
+    /// The tool format.
+    #[arg(long, value_enum)]
+    format: ToolFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ToolFormat {
+    /// OpenAI function calling (Chat Completions `tools`, strict schemas);
+    /// also served at /tools/openai.json.
+    Openai,
+}
+
+#[derive(Debug, Args)]
 struct TokenArgs {
     /// The user's email address.
     #[arg(long)]
@@ -191,6 +208,10 @@ struct TokenArgs {
     /// Lifetime, e.g. 90s, 15m, 1h, 7d (at most 365d).
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
     ttl: Duration,
+    /// Which door the token opens: `api` (the HTTP API) or `mcp` (the MCP
+    /// endpoint). Each accepts only its own tokens.
+    #[arg(long, default_value = "api", value_parser = parse_resource)]
+    resource: Resource,
     #[command(flatten)]
     address: AddressArgs,
     #[command(flatten)]
@@ -203,6 +224,14 @@ struct TokenArgs {
 const BACKGROUND_STOP_GRACE: Duration = Duration::from_secs(10);
 
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+fn parse_resource(raw: &str) -> Result<Resource, String> {
+    match raw {
+        "api" => Ok(Resource::Api),
+        "mcp" => Ok(Resource::Mcp),
+        other => Err(format!("`{other}` is not a resource; use api or mcp")),
+    }
+}
 
 fn parse_ttl(raw: &str) -> Result<Duration, String> {
     let ttl = humantime::parse_duration(raw)
@@ -230,6 +259,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Openapi(args) => openapi(args),
+        Command::Tools(args) => tools_command(&args),
         Command::Token(args) => token(args).await,
         Command::Clients(command) => clients_command(command).await,
         Command::Keys(KeysCommand::Rotate(args)) => rotate_keys(args).await,
@@ -320,6 +350,15 @@ fn openapi(args: OpenapiArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn tools_command(args: &ToolsArgs) -> Result<(), Failure> {
+    let catalog = Catalog::from_documents(&Documents::committed()?)?;
+    let tools = match args.format {
+        ToolFormat::Openai => tools::openai::chat_completions_tools(&catalog),
+    };
+    print!("{}", Documents::render(&tools));
+    Ok(())
+}
+
 async fn token(args: TokenArgs) -> Result<(), Failure> {
     let email = EmailAddress::parse(&args.user)?;
     let scopes = ScopeSet::parse(&args.scope)?;
@@ -334,7 +373,15 @@ async fn token(args: TokenArgs) -> Result<(), Failure> {
     )
     .await?;
     let user = users::store::find_or_create(&app.db, &email).await?;
-    let token = grants::developer_token(&app.db, app.tokens(), user.id, &scopes, args.ttl).await?;
+    let token = grants::developer_token(
+        &app.db,
+        app.tokens(),
+        user.id,
+        &scopes,
+        args.ttl,
+        args.resource,
+    )
+    .await?;
     println!("{token}");
     Ok(())
 }

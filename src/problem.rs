@@ -278,6 +278,16 @@ impl Problem {
     }
 
     /// 403 for a token without the scope an operation needs.
+    /// Adds auth-params to the `WWW-Authenticate` challenge (the MCP endpoint
+    /// adds `resource_metadata` and `scope`, RFC 9728 §5.1).
+    pub fn challenge_params(mut self, params: &str) -> Self {
+        if let Some(challenge) = self.www_authenticate.as_mut() {
+            challenge.push_str(", ");
+            challenge.push_str(params);
+        }
+        self
+    }
+
     pub fn insufficient_scope(scope: &str) -> Self {
         Self {
             www_authenticate: Some(format!(

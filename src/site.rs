@@ -8,3 +8,5 @@ pub const TITLE: &str = "Errand";
 pub const FULL_DOCUMENT_PATH: &str = "/openapi.json";
 pub const GPT_DOCUMENT_PATH: &str = "/openapi/gpt-actions.json";
 pub const DOCS_PATH: &str = "/docs";
+/// The user-facing actions as OpenAI function-calling tools.
+pub const OPENAI_TOOLS_PATH: &str = "/tools/openai.json";

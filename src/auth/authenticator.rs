@@ -151,6 +151,7 @@ impl Authenticator {
             }
         };
         Ok(Principal {
+            resource: super::Resource::Api,
             user_id,
             scopes: ScopeSet::parse_lenient(&claims.scopes()),
             client_id: claims.azp.clone(),

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{ScopeSet, TokenError, TokenService};
+use super::{Resource, ScopeSet, TokenError, TokenService};
 
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -32,6 +32,8 @@ pub mod entity {
         pub scopes: String,
         pub created_at: DateTimeUtc,
         pub revoked_at: Option<DateTimeUtc>,
+        /// The resource its tokens are for (`Resource::stored`).
+        pub resource: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -50,6 +52,7 @@ pub struct Grant {
     pub client_id: Option<String>,
     pub scopes: ScopeSet,
     pub revoked: bool,
+    pub resource: Resource,
 }
 
 impl From<grant::Model> for Grant {
@@ -60,6 +63,7 @@ impl From<grant::Model> for Grant {
             client_id: row.client_id,
             scopes: ScopeSet::parse_lenient(&row.scopes),
             revoked: row.revoked_at.is_some(),
+            resource: Resource::from_stored(row.resource.as_deref()),
         }
     }
 }
@@ -78,6 +82,7 @@ pub async fn create(
     user_id: Uuid,
     client_id: Option<&str>,
     scopes: &ScopeSet,
+    resource: Resource,
 ) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
     grant::Entity::insert(grant::ActiveModel {
@@ -87,6 +92,7 @@ pub async fn create(
         scopes: Set(scopes.to_string()),
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
+        resource: Set(resource.stored().map(str::to_owned)),
     })
     .exec_without_returning(db)
     .await?;
@@ -114,6 +120,7 @@ pub async fn find_live_for_client(
         .filter(grant::Column::ClientId.eq(client_id))
         .filter(grant::Column::UserId.eq(user_id))
         .filter(grant::Column::Scopes.eq(scopes.to_string()))
+        .filter(grant::Column::Resource.is_null())
         .filter(grant::Column::RevokedAt.is_null())
         .into_tuple::<Uuid>()
         .one(db)
@@ -160,7 +167,8 @@ pub async fn developer_token(
     user_id: Uuid,
     scopes: &ScopeSet,
     lifetime: Duration,
+    resource: Resource,
 ) -> Result<String, IssueError> {
-    let grant_id = create(db, user_id, None, scopes).await?;
-    Ok(tokens.mint(user_id, scopes, lifetime, None, grant_id)?)
+    let grant_id = create(db, user_id, None, scopes, resource).await?;
+    Ok(tokens.mint(user_id, scopes, lifetime, None, grant_id, resource)?)
 }

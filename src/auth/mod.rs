@@ -9,12 +9,16 @@ pub mod grants;
 pub mod keys;
 pub mod oidc;
 pub mod principal;
+pub mod resource;
 pub mod revocation;
 pub mod scope;
 pub mod token;
 
 pub use authenticator::{AuthError, Authenticator};
 pub use keys::{KeyError, KeyRing};
-pub use principal::{AnyScope, Authorized, Principal, TasksRead, TasksWrite, WebhooksManage};
+pub use principal::{
+    AnyScope, Authorized, Delegated, Principal, TasksRead, TasksWrite, WebhooksManage,
+};
+pub use resource::Resource;
 pub use scope::{Scope, ScopeSet};
 pub use token::{TokenError, TokenService};

@@ -12,7 +12,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{AuthError, Authenticator, Scope, ScopeSet, TokenError};
+use super::{AuthError, Authenticator, Resource, Scope, ScopeSet, TokenError};
 use crate::problem::Problem;
 
 /// The name of the one security scheme in the OpenAPI documents.
@@ -33,7 +33,16 @@ pub struct Principal {
     pub grant_id: Option<Uuid>,
     /// Expiry as seconds since the Unix epoch.
     pub expires_at: i64,
+    /// The resource the token was issued for; each door takes only its own.
+    pub resource: Resource,
 }
+
+/// A caller the MCP endpoint has already authenticated, handed to the
+/// operation it runs in-process (request extensions cannot be set from the
+/// network). The operation then skips the bearer token, whose audience is
+/// the MCP endpoint, and still checks the scope.
+#[derive(Debug, Clone)]
+pub struct Delegated(pub Principal);
 
 /// A scope an operation requires, as a type so the requirement is checked at
 /// extraction.
@@ -107,7 +116,7 @@ fn security_scheme() -> MetaSecurityScheme {
 
 /// The token from `Authorization: Bearer <token>`, or the 401 that explains
 /// what to send instead.
-fn bearer_token(req: &Request) -> Result<&str, Problem> {
+pub fn bearer_token(req: &Request) -> Result<&str, Problem> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Err(Problem::unauthorized(
             "This operation needs an access token. Send it as `Authorization: Bearer <token>`.",
@@ -177,13 +186,31 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let authenticator = req
-            .data::<Authenticator>()
-            .ok_or_else(|| Problem::internal("Authenticator missing from the request data"))?;
-        let principal = authenticator
-            .authenticate(bearer_token(req)?)
-            .await
-            .map_err(Problem::from)?;
+        let principal = match req.extensions().get::<Delegated>() {
+            Some(Delegated(principal)) => principal.clone(),
+            None => {
+                let authenticator = req.data::<Authenticator>().ok_or_else(|| {
+                    Problem::internal("Authenticator missing from the request data")
+                })?;
+                let principal = authenticator
+                    .authenticate(bearer_token(req)?)
+                    .await
+                    .map_err(Problem::from)?;
+                if principal.resource != Resource::Api {
+                    return Err(Problem::unauthorized(
+                        format!(
+                            "The access token was issued for {}, not for this API. Request a \
+                             token without a `resource` parameter (or with resource={}).",
+                            principal.resource.describe(),
+                            authenticator.tokens().issuer()
+                        ),
+                        true,
+                    )
+                    .into());
+                }
+                principal
+            }
+        };
         if let Some(scope) = S::SCOPE
             && !principal.scopes.contains(scope)
         {

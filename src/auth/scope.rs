@@ -13,6 +13,9 @@ pub enum Scope {
 
 impl Scope {
     pub const ALL: [Scope; 3] = [Scope::TasksRead, Scope::TasksWrite, Scope::WebhooksManage];
+    /// What a person can grant an app acting for them (webhooks are for
+    /// integrators' own clients).
+    pub const USER: [Scope; 2] = [Scope::TasksRead, Scope::TasksWrite];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{KeyRing, ScopeSet, principal::Principal};
+use super::{KeyRing, Resource, ScopeSet, principal::Principal};
 use crate::config::PublicUrl;
 
 /// Clock skew tolerated between the issuer and this server.
@@ -69,13 +69,15 @@ impl VerifiedTokens {
     }
 }
 
-/// Issues and checks access tokens for one deployment (one issuer, one audience).
+/// Issues and checks access tokens for one deployment: one issuer, one
+/// audience per [`Resource`].
 #[derive(Debug, Clone)]
 pub struct TokenService {
     /// Replaced when keys are rotated (`reload_keys`).
     keys: Arc<RwLock<KeyRing>>,
     issuer: String,
-    audience: String,
+    /// Each resource's identifier, in `Resource::ALL` order.
+    audiences: [String; 2],
     verified: Arc<VerifiedTokens>,
 }
 
@@ -115,7 +117,7 @@ impl TokenService {
         Self {
             keys: Arc::new(RwLock::new(keys)),
             issuer: public_url.as_str().to_owned(),
-            audience: public_url.as_str().to_owned(),
+            audiences: Resource::ALL.map(|r| r.identifier(public_url)),
             verified: Arc::default(),
         }
     }
@@ -140,8 +142,15 @@ impl TokenService {
         &self.issuer
     }
 
+    fn audience(&self, resource: Resource) -> &str {
+        match resource {
+            Resource::Api => &self.audiences[0],
+            Resource::Mcp => &self.audiences[1],
+        }
+    }
+
     /// Signs an access token for `user` carrying `scopes`, valid for `ttl`,
-    /// under `grant`.
+    /// under `grant`, for `resource`.
     pub fn mint(
         &self,
         user: Uuid,
@@ -149,13 +158,14 @@ impl TokenService {
         ttl: Duration,
         client_id: Option<&str>,
         grant: Uuid,
+        resource: Resource,
     ) -> Result<String, TokenError> {
         let now = Utc::now().timestamp();
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: user.to_string(),
-            aud: self.audience.clone(),
+            aud: self.audience(resource).to_owned(),
             exp: now.saturating_add(ttl),
             iat: now,
             nbf: now,
@@ -183,11 +193,12 @@ impl TokenService {
         Ok(principal)
     }
 
-    /// What every token of ours must be: EdDSA, this issuer, this audience.
+    /// What every token of ours must be: EdDSA, this issuer, one of our
+    /// resources as audience (which one the caller checks).
     fn validation(&self) -> Validation {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&self.audiences);
         validation
     }
 
@@ -247,7 +258,9 @@ impl TokenService {
                     ),
                     expected: self.issuer.clone(),
                 },
-                ErrorKind::InvalidAudience => TokenError::WrongAudience(self.audience.clone()),
+                ErrorKind::InvalidAudience => {
+                    TokenError::WrongAudience(self.audiences.join(" or "))
+                }
                 ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim.clone()),
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
                 ErrorKind::InvalidAlgorithm => {
@@ -257,7 +270,13 @@ impl TokenService {
             })?;
         let claims = data.claims;
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::InvalidSubject)?;
+        let resource = if claims.aud == self.audiences[1] {
+            Resource::Mcp
+        } else {
+            Resource::Api
+        };
         Ok(Principal {
+            resource,
             user_id,
             scopes: ScopeSet::parse_lenient(&claims.scope),
             client_id: claims.client_id,
@@ -307,6 +326,7 @@ mod tests {
                 Duration::from_secs(60),
                 None,
                 Uuid::new_v4(),
+                Resource::Api,
             )
             .unwrap()
     }
@@ -317,7 +337,14 @@ mod tests {
         let user = Uuid::new_v4();
         let scopes: ScopeSet = [Scope::TasksRead].into_iter().collect();
         let token = tokens
-            .mint(user, &scopes, Duration::from_secs(60), None, Uuid::new_v4())
+            .mint(
+                user,
+                &scopes,
+                Duration::from_secs(60),
+                None,
+                Uuid::new_v4(),
+                Resource::Api,
+            )
             .unwrap();
         let principal = tokens.verify(&token).unwrap();
         assert_eq!(principal.user_id, user);

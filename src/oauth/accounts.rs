@@ -83,8 +83,10 @@ pub async fn sign_up(
         .ok_or(AccountError::NotCreated)
 }
 
-/// Minutes until `key` may try again, if it is over `limit` in this window.
-async fn throttled_for(
+/// Minutes until `key` may try again, if it is over `limit` in this window
+/// (`THROTTLE_WINDOW`). Sign-ins count failures; registrations count every
+/// attempt.
+pub async fn throttled_for(
     db: &DatabaseConnection,
     key: &str,
     limit: i32,
@@ -100,7 +102,7 @@ async fn throttled_for(
     Ok(None)
 }
 
-async fn record_failure(
+pub async fn count_attempt(
     db: &DatabaseConnection,
     key: &str,
     now: DateTime<Utc>,
@@ -168,8 +170,8 @@ pub async fn sign_in(
             Ok(user.id)
         }
         _ => {
-            record_failure(db, &account_key, now).await?;
-            record_failure(db, &address_key, now).await?;
+            count_attempt(db, &account_key, now).await?;
+            count_attempt(db, &address_key, now).await?;
             Err(AccountError::BadCredentials)
         }
     }

@@ -6,14 +6,14 @@ use std::fmt;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder, TransactionTrait, sea_query::OnConflict,
 };
 use url::Url;
 use uuid::Uuid;
 
 use super::entity::client;
 use crate::{
-    auth::ScopeSet,
+    auth::{Scope, ScopeSet},
     secrets::{self, SecretError},
     urls::is_https_or_loopback,
     users::{self, EmailAddress},
@@ -51,6 +51,36 @@ impl fmt::Display for GrantType {
     }
 }
 
+/// Who registered a client; the consent page warns about the last two,
+/// which nobody vetted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `errand clients create`.
+    Operator,
+    /// RFC 7591 dynamic registration (`POST /oauth/register`).
+    Dynamic,
+    /// A Client ID Metadata Document (`client_metadata`).
+    MetadataDocument,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "dynamic" => Self::Dynamic,
+            "metadata_document" => Self::MetadataDocument,
+            _ => Self::Operator,
+        }
+    }
+}
+
 /// A client as the rest of the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
@@ -63,11 +93,22 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     pub service_user_id: Option<Uuid>,
     pub created_at: chrono::DateTime<Utc>,
+    pub origin: Origin,
 }
 
 impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// The host that vouches for the client, shown beside its (self-chosen)
+    /// name: the metadata document's host, else the first redirect URI's.
+    pub fn host(&self) -> Option<String> {
+        let source = match self.origin {
+            Origin::MetadataDocument => Some(self.id.as_str()),
+            _ => self.redirect_uris.first().map(String::as_str),
+        };
+        Url::parse(source?).ok()?.host_str().map(str::to_owned)
     }
 }
 
@@ -85,6 +126,7 @@ fn to_client(row: client::Model) -> Client {
         name: row.name,
         service_user_id: row.service_user_id,
         created_at: row.created_at,
+        origin: Origin::parse(&row.origin),
     }
 }
 
@@ -96,6 +138,20 @@ pub struct NewClient {
     pub scopes: ScopeSet,
     pub grant_types: Vec<GrantType>,
     pub public: bool,
+}
+
+impl NewClient {
+    /// A public app that signs users in with PKCE and gets the scopes a
+    /// user can grant (not `webhooks:manage`, which is for integrators).
+    pub fn public_app(name: String, redirect_uris: Vec<String>) -> Self {
+        Self {
+            name,
+            redirect_uris,
+            scopes: ScopeSet::from_iter(Scope::USER),
+            grant_types: vec![GrantType::AuthorizationCode],
+            public: true,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +236,61 @@ pub async fn create(
     db: &DatabaseConnection,
     new: NewClient,
 ) -> Result<(Client, Option<String>), ClientError> {
+    create_from(db, new, Origin::Operator).await
+}
+
+/// Registers a client on its own request (RFC 7591): always public.
+pub async fn register_dynamic(
+    db: &DatabaseConnection,
+    new: NewClient,
+) -> Result<Client, ClientError> {
+    let (client, _) = create_from(
+        db,
+        NewClient {
+            public: true,
+            ..new
+        },
+        Origin::Dynamic,
+    )
+    .await?;
+    Ok(client)
+}
+
+/// Records (or refreshes) the client a metadata document describes, under
+/// the document's URL as its id.
+pub async fn record_document_client(
+    db: &DatabaseConnection,
+    client_id: &str,
+    new: NewClient,
+) -> Result<Client, ClientError> {
+    validate(&new)?;
+    let row = client::Model {
+        id: client_id.to_owned(),
+        name: new.name.trim().to_owned(),
+        secret_hash: None,
+        redirect_uris: new.redirect_uris.join("\n"),
+        scopes: new.scopes.to_string(),
+        grant_types: GrantType::AuthorizationCode.as_str().to_owned(),
+        service_user_id: None,
+        created_at: Utc::now(),
+        origin: Origin::MetadataDocument.as_str().to_owned(),
+    };
+    client::Entity::insert(client::ActiveModel::from(row.clone()))
+        .on_conflict(
+            OnConflict::column(client::Column::Id)
+                .update_columns([client::Column::Name, client::Column::RedirectUris])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(to_client(row))
+}
+
+async fn create_from(
+    db: &DatabaseConnection,
+    new: NewClient,
+    origin: Origin,
+) -> Result<(Client, Option<String>), ClientError> {
     validate(&new)?;
     let id = format!("errand-{}", &secrets::random_token()?[..20]);
     let secret = if new.public {
@@ -217,6 +328,7 @@ pub async fn create(
             .join(" "),
         service_user_id,
         created_at: Utc::now(),
+        origin: origin.as_str().to_owned(),
     };
     client::Entity::insert(client::ActiveModel::from(row.clone()))
         .exec_without_returning(&txn)

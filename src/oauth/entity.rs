@@ -29,6 +29,8 @@ plain_entity!(client, table_name = "oauth_clients", {
     pub grant_types: String,
     pub service_user_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// `operator`, `dynamic` or `metadata_document` (see `clients::Origin`).
+    pub origin: String,
 });
 
 plain_entity!(code, table_name = "oauth_codes", {
@@ -42,6 +44,8 @@ plain_entity!(code, table_name = "oauth_codes", {
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
     pub grant_id: Option<Uuid>,
+    /// The RFC 8707 resource asked for (`Resource::stored`).
+    pub resource: Option<String>,
 });
 
 plain_entity!(refresh_token, table_name = "oauth_refresh_tokens", {

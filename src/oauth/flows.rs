@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::entity::{code, refresh_token};
 use crate::{
-    auth::{Authenticator, ScopeSet, TokenError, TokenService, grants},
+    auth::{Authenticator, Resource, ScopeSet, TokenError, TokenService, grants},
     secrets::{self, SecretError},
     timestamp::from_now,
 };
@@ -37,6 +37,9 @@ pub enum GrantError {
     /// RFC 6749 `invalid_scope`.
     #[error("{0}")]
     InvalidScope(String),
+    /// RFC 8707 `invalid_target`.
+    #[error("{0}")]
+    InvalidTarget(String),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
@@ -80,6 +83,7 @@ fn issue(
     grant_id: Uuid,
     scopes: ScopeSet,
     refresh_token: Option<String>,
+    resource: Resource,
 ) -> Result<IssuedTokens, GrantError> {
     let access_token = tokens.mint(
         user_id,
@@ -87,6 +91,7 @@ fn issue(
         ACCESS_TOKEN_LIFETIME,
         Some(client_id),
         grant_id,
+        resource,
     )?;
     Ok(IssuedTokens {
         access_token,
@@ -118,6 +123,8 @@ pub struct CodeRequest<'a> {
     pub scopes: &'a ScopeSet,
     /// PKCE S256 challenge, if the client sent one.
     pub code_challenge: Option<&'a str>,
+    /// The resource the tokens will be for.
+    pub resource: Resource,
 }
 
 pub async fn issue_code(
@@ -135,6 +142,7 @@ pub async fn issue_code(
         expires_at: Set(from_now(CODE_LIFETIME)),
         used_at: Set(None),
         grant_id: Set(None),
+        resource: Set(request.resource.stored().map(str::to_owned)),
     })
     .exec_without_returning(db)
     .await?;
@@ -150,6 +158,22 @@ pub struct CodeRedemption<'a> {
     pub code_verifier: Option<&'a str>,
     /// A `scope` sent with the code may narrow what was granted, never widen.
     pub requested: Option<&'a ScopeSet>,
+    /// A `resource` sent with the code must be the one authorized.
+    pub resource: Option<Resource>,
+}
+
+/// RFC 8707 §2.2: a token request may name the resource again, but only the
+/// one the authorization was for (Errand's two resources are never granted
+/// together).
+fn same_resource(granted: Resource, requested: Option<Resource>) -> Result<(), GrantError> {
+    match requested {
+        Some(requested) if requested != granted => Err(GrantError::InvalidTarget(format!(
+            "this authorization is for {}, not {}; start a new sign-in for that resource",
+            granted.describe(),
+            requested.describe()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Exchanges a code for tokens (the `authorization_code` grant).
@@ -212,10 +236,13 @@ pub async fn redeem_code(
         (None, None) => {}
     }
 
+    let resource = Resource::from_stored(row.resource.as_deref());
+    same_resource(resource, redemption.resource)?;
     let granted = ScopeSet::parse_lenient(&row.scopes);
     let scopes = narrowed(&granted, redemption.requested)?;
     let txn = db.begin().await?;
-    let grant_id = grants::create(&txn, row.user_id, Some(&row.client_id), &scopes).await?;
+    let grant_id =
+        grants::create(&txn, row.user_id, Some(&row.client_id), &scopes, resource).await?;
     // Claim the code atomically: of two concurrent redemptions only one
     // updates the row; the other sees a used code.
     let claimed = code::Entity::update_many()
@@ -240,6 +267,7 @@ pub async fn redeem_code(
         grant_id,
         scopes,
         Some(refresh),
+        resource,
     )
 }
 
@@ -251,6 +279,7 @@ pub async fn refresh(
     presented: &str,
     client_id: &str,
     requested: Option<&ScopeSet>,
+    resource: Option<Resource>,
 ) -> Result<IssuedTokens, GrantError> {
     let hash = secrets::digest(presented);
     let Some(row) = refresh_token::Entity::find_by_id(hash.clone())
@@ -283,6 +312,7 @@ pub async fn refresh(
             "the refresh token has expired; sign in again",
         ));
     }
+    same_resource(family.resource, resource)?;
     let scopes = narrowed(&family.scopes, requested)?;
     let txn = db.begin().await?;
     let claimed = refresh_token::Entity::update_many()
@@ -307,6 +337,7 @@ pub async fn refresh(
         family.id,
         scopes,
         Some(next),
+        family.resource,
     )
 }
 
@@ -323,9 +354,17 @@ pub async fn client_credentials(
     let existing = grants::find_live_for_client(db, client_id, service_user, scopes).await?;
     let grant_id = match existing {
         Some(id) => id,
-        None => grants::create(db, service_user, Some(client_id), scopes).await?,
+        None => grants::create(db, service_user, Some(client_id), scopes, Resource::Api).await?,
     };
-    issue(tokens, service_user, client_id, grant_id, *scopes, None)
+    issue(
+        tokens,
+        service_user,
+        client_id,
+        grant_id,
+        *scopes,
+        None,
+        Resource::Api,
+    )
 }
 
 /// RFC 7009: revokes the grant behind a refresh token or an access token, if

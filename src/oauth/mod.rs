@@ -5,24 +5,30 @@
 
 pub mod accounts;
 pub mod authorize;
+pub mod client_metadata;
 pub mod clients;
 pub mod consent;
 pub mod entity;
 pub mod flows;
 pub mod pages;
+pub mod registration;
+pub mod resource_metadata;
 pub mod sweep;
 pub mod token_endpoint;
+
+use std::sync::Arc;
 
 use poem::{EndpointExt, endpoint::BoxEndpoint, http::Method};
 use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{
-        Authenticator,
+        Authenticator, Resource,
         principal::{AUTHORIZE_PATH, TOKEN_PATH},
     },
     config::PublicUrl,
 };
+use client_metadata::ClientDocuments;
 
 /// What the OAuth endpoints need, shared through request data.
 #[derive(Debug, Clone)]
@@ -37,6 +43,8 @@ pub struct OAuthState {
     pub trust_forwarded_for: bool,
     /// Seals the sign-in forms' CSRF tokens (see `authorize::session`).
     pub csrf_key: [u8; 32],
+    /// Clients identified by metadata document URLs, fetched and cached.
+    pub client_documents: Arc<ClientDocuments>,
 }
 
 /// The authorization server's endpoints: each path with a handler per
@@ -78,12 +86,24 @@ pub fn routes(state: &OAuthState) -> Vec<(&'static str, Vec<(Method, BoxEndpoint
             vec![(Method::POST, token_endpoint::token.boxed())],
         ),
         (
+            registration::REGISTRATION_PATH,
+            vec![(Method::POST, registration::register.boxed())],
+        ),
+        (
             "/oauth/revoke",
             vec![(Method::POST, token_endpoint::revoke.boxed())],
         ),
         (
             "/.well-known/oauth-authorization-server",
             vec![(Method::GET, token_endpoint::metadata.boxed())],
+        ),
+        (
+            Resource::Api.metadata_path(),
+            vec![(Method::GET, resource_metadata::api.boxed())],
+        ),
+        (
+            Resource::Mcp.metadata_path(),
+            vec![(Method::GET, resource_metadata::mcp.boxed())],
         ),
         (
             "/.well-known/jwks.json",

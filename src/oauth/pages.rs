@@ -57,6 +57,14 @@ impl<'a> SignUp<'a> {
 pub struct Consent<'a> {
     pub csrf: &'a str,
     pub client_name: &'a str,
+    /// The host that vouches for the client (its metadata document's or its
+    /// redirect URI's): a name is the client's to choose, a host is not.
+    pub client_host: Option<&'a str>,
+    /// The client registered itself (dynamic registration or a metadata
+    /// document): nobody running this Errand has vetted it.
+    pub unvetted: bool,
+    /// What the token will reach.
+    pub resource: &'a str,
     pub scopes: &'a [Scope],
     pub email: &'a str,
     /// (name, value) pairs of the authorization request.

@@ -22,7 +22,7 @@ use super::{
     flows::{self, GrantError, IssuedTokens},
 };
 use crate::auth::{
-    Scope, ScopeSet,
+    Resource, Scope, ScopeSet,
     principal::{AUTHORIZE_PATH, TOKEN_PATH},
 };
 
@@ -84,6 +84,7 @@ impl From<GrantError> for OAuthError {
         match err {
             GrantError::InvalidGrant(why) => Self::new("invalid_grant", why),
             GrantError::InvalidScope(why) => Self::new("invalid_scope", why),
+            GrantError::InvalidTarget(why) => Self::new("invalid_target", why),
             other => Self::server(other),
         }
     }
@@ -217,6 +218,27 @@ fn requested_scopes(form: &HashMap<String, String>) -> Result<Option<ScopeSet>, 
         .transpose()
 }
 
+/// The RFC 8707 `resource` parameter, if sent: one of Errand's resources.
+fn requested_resource(
+    state: &OAuthState,
+    form: &HashMap<String, String>,
+) -> Result<Option<Resource>, OAuthError> {
+    form.get("resource")
+        .map(|raw| {
+            Resource::from_identifier(raw, &state.public_url).ok_or_else(|| {
+                OAuthError::new(
+                    "invalid_target",
+                    format!(
+                        "resource must be {} (the HTTP API) or {} (the MCP endpoint)",
+                        Resource::Api.identifier(&state.public_url),
+                        Resource::Mcp.identifier(&state.public_url)
+                    ),
+                )
+            })
+        })
+        .transpose()
+}
+
 fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
     form.get(name)
         .map(String::as_str)
@@ -241,6 +263,7 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
     let form = read_form(req, body).await?;
     let client = authenticated_client(state, req, &form).await?;
     let grant_type = required(&form, "grant_type")?;
+    let resource = requested_resource(state, &form)?;
     let auth = &state.authenticator;
     let result = match grant_type {
         "authorization_code" => {
@@ -260,6 +283,7 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
                     redirect_uri: form.get("redirect_uri").map(String::as_str),
                     code_verifier: form.get("code_verifier").map(String::as_str),
                     requested: requested.as_ref(),
+                    resource,
                 },
             )
             .await?
@@ -278,6 +302,7 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
                 required(&form, "refresh_token")?,
                 &client.id,
                 requested.as_ref(),
+                resource,
             )
             .await?
         }
@@ -291,6 +316,12 @@ async fn exchange(req: &Request, body: Body, state: &OAuthState) -> Result<Respo
                     "this client may not use client_credentials",
                 ));
             };
+            if resource.is_some_and(|r| r != Resource::Api) {
+                return Err(OAuthError::new(
+                    "invalid_target",
+                    "client credentials tokens are for the HTTP API only",
+                ));
+            }
             let scopes = match requested_scopes(&form)? {
                 Some(requested) if !requested.iter().all(|s| client.scopes.contains(s)) => {
                     return Err(OAuthError::new(
@@ -362,12 +393,17 @@ pub fn metadata(Data(state): Data<&OAuthState>) -> Response {
             "authorization_endpoint": url(AUTHORIZE_PATH),
             "token_endpoint": url(TOKEN_PATH),
             "revocation_endpoint": url("/oauth/revoke"),
+            "registration_endpoint": url(super::registration::REGISTRATION_PATH),
             "jwks_uri": url("/.well-known/jwks.json"),
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
+            // RFC 9207: every authorization response names its issuer.
+            "authorization_response_iss_parameter_supported": true,
+            // A client_id may be the URL of its metadata document.
+            "client_id_metadata_document_supported": true,
             "scopes_supported": Scope::ALL.map(Scope::as_str),
         }),
     )

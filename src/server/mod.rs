@@ -18,13 +18,15 @@ use poem::{
 use tracing::Instrument;
 
 use crate::{
-    auth::Authenticator,
+    auth::{Authenticator, resource::MCP_PATH},
     config::PublicUrl,
+    mcp::{self, McpServer},
     oauth::{self, OAuthState},
     operations::{self, Apis},
     problem::PROBLEM_CONTENT_TYPE,
     site,
     spec::{self, Documents, SpecError},
+    tools::{self, Catalog, CatalogError},
 };
 
 pub use methods::Handlers;
@@ -32,17 +34,35 @@ use methods::MethodTable;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP application: the operations, the documents describing
-/// them, and the authorization server's endpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Tools(#[from] CatalogError),
+}
+
+/// The whole HTTP application. The operations come twice, bound to the same
+/// state: `apis` for the HTTP routes and `tool_apis` for the MCP server's
+/// tool calls, which run the same operations in-process.
 pub fn endpoint(
     apis: Apis,
+    tool_apis: Apis,
     public_url: &PublicUrl,
     authenticator: Authenticator,
     oauth: OAuthState,
-) -> Result<impl Endpoint<Output = Response> + use<>, SpecError> {
+) -> Result<impl Endpoint<Output = Response> + use<>, BuildError> {
     let documents = Documents::build(operations::detached(public_url), public_url)?;
     let full = Arc::new(Documents::render(&documents.full));
     let gpt = Arc::new(Documents::render(&documents.gpt));
+    let catalog = Arc::new(Catalog::from_documents(&documents)?);
+    let openai_tools = Arc::new(Documents::render(&tools::openai::chat_completions_tools(
+        &catalog,
+    )));
+    let tool_operations = Route::new()
+        .nest("/", spec::service(tool_apis))
+        .around(|ep, req| async move { Ok(errors::render(ep.call(req).await, || None)) });
+    let mcp_server = mcp::endpoint(McpServer::new(catalog, tool_operations, public_url.clone()));
     let service = spec::service(apis);
     // poem-openapi's Swagger UI embeds its own 3.0 rendering of the spec;
     // show the finished 3.1 document instead, the one clients actually get.
@@ -70,6 +90,11 @@ pub fn endpoint(
             site::GPT_DOCUMENT_PATH,
             vec![(Method::GET, json_document(gpt))],
         ),
+        (
+            site::OPENAI_TOOLS_PATH,
+            vec![(Method::GET, json_document(openai_tools))],
+        ),
+        (MCP_PATH, vec![(Method::POST, mcp_server.boxed())]),
         (
             site::DOCS_PATH,
             vec![(

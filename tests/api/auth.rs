@@ -197,6 +197,7 @@ async fn a_token_for_a_user_that_does_not_exist_is_refused() {
             Duration::from_secs(60),
             None,
             uuid::Uuid::new_v4(),
+            errand::auth::Resource::Api,
         )
         .unwrap();
     let body = problem(app.me(&ghost).await, StatusCode::UNAUTHORIZED).await;

@@ -20,6 +20,7 @@ mod errors;
 mod events;
 mod isolation;
 mod listing;
+mod mcp;
 mod oauth;
 mod oauth_common;
 mod oidc;

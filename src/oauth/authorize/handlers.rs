@@ -15,7 +15,7 @@ use super::{
     session,
 };
 use crate::{
-    auth::{Scope, principal::AUTHORIZE_PATH},
+    auth::{Resource, Scope, principal::AUTHORIZE_PATH},
     oauth::{
         OAuthState, accounts,
         accounts::AccountError,
@@ -44,6 +44,7 @@ async fn approve(state: &OAuthState, auth: &Authorization, user_id: Uuid) -> Res
             redirect_uri: &auth.redirect_uri,
             scopes: &auth.scopes,
             code_challenge: auth.code_challenge.as_deref(),
+            resource: auth.resource,
         },
     )
     .await;
@@ -72,11 +73,18 @@ async fn consent_page(
         Err(err) => return internal_error(err),
     };
     let scopes: Vec<Scope> = auth.scopes.iter().collect();
+    let host = auth.client.host();
     pages::page_response(
         StatusCode::OK,
         &pages::Consent {
             csrf: session::csrf_token(req),
             client_name: &auth.client.name,
+            client_host: host.as_deref(),
+            unvetted: auth.client.origin != clients::Origin::Operator,
+            resource: match auth.resource {
+                Resource::Api => "Errand's API",
+                Resource::Mcp => "Errand's MCP server (for AI assistants and agents)",
+            },
             scopes: &scopes,
             email: &email,
             request: &params.pairs(),

@@ -13,10 +13,11 @@ use poem::{
 use serde::Deserialize;
 
 use crate::{
-    auth::ScopeSet,
+    auth::{Resource, ScopeSet},
     oauth::{
         OAuthState,
-        clients::{self, Client, GrantType},
+        client_metadata::{self, MetadataError},
+        clients::{self, Client, ClientError, GrantType},
         pages,
     },
 };
@@ -32,6 +33,8 @@ pub struct AuthorizeParams {
     pub state: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+    /// RFC 8707: which of Errand's resources the token is for.
+    pub resource: Option<String>,
 }
 
 impl AuthorizeParams {
@@ -45,6 +48,7 @@ impl AuthorizeParams {
             ("state", &self.state),
             ("code_challenge", &self.code_challenge),
             ("code_challenge_method", &self.code_challenge_method),
+            ("resource", &self.resource),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
@@ -71,16 +75,22 @@ pub struct Authorization {
     pub scopes: ScopeSet,
     pub state: Option<String>,
     pub code_challenge: Option<String>,
+    pub resource: Resource,
+    /// This server's issuer identifier, returned with every response.
+    pub issuer: String,
 }
 
 impl Authorization {
-    /// Sends the browser back to the client with `params` and the client's
-    /// `state`.
+    /// Sends the browser back to the client with `params`, the client's
+    /// `state` and `iss` (RFC 9207: the client can tell which server
+    /// answered, which defeats mix-up attacks and lets a client such as
+    /// ChatGPT use one callback URL for every server).
     pub fn redirect_back(&self, params: &[(&str, &str)]) -> Response {
         let mut params = params.to_vec();
         if let Some(state) = self.state.as_deref() {
             params.push(("state", state));
         }
+        params.push(("iss", &self.issuer));
         redirect_to(&self.redirect_uri, &params)
     }
 }
@@ -90,7 +100,7 @@ pub enum Rejection {
     Page {
         status: StatusCode,
         title: &'static str,
-        message: &'static str,
+        message: String,
     },
     /// Sent back to the (verified) redirect URI.
     Redirect(Response),
@@ -103,7 +113,7 @@ impl Rejection {
                 status,
                 title,
                 message,
-            } => pages::error_page(status, title, message),
+            } => pages::error_page(status, title, &message),
             Self::Redirect(response) => response,
         }
     }
@@ -134,10 +144,10 @@ pub async fn validate(
     state: &OAuthState,
     params: &AuthorizeParams,
 ) -> Result<Authorization, Rejection> {
-    let page = |status, title, message| Rejection::Page {
+    let page = |status, title, message: &str| Rejection::Page {
         status,
         title,
-        message,
+        message: message.to_owned(),
     };
     let Some(client_id) = params.client_id.as_deref().filter(|c| !c.is_empty()) else {
         return Err(page(
@@ -146,7 +156,25 @@ pub async fn validate(
             "The request does not say which app is asking (client_id is missing).",
         ));
     };
-    let client = match clients::find(&state.db, client_id).await {
+    let found = if client_metadata::is_document_url(client_id) {
+        match state.client_documents.resolve(&state.db, client_id).await {
+            Ok(client) => Ok(Some(client)),
+            Err(MetadataError::Client(ClientError::Database(err))) => Err(err),
+            Err(err) => {
+                return Err(page(
+                    StatusCode::BAD_REQUEST,
+                    "App not recognised",
+                    &format!(
+                        "The app identifies itself by the document at {client_id}, but {err}. \
+                         Errand will not continue with an app it cannot identify."
+                    ),
+                ));
+            }
+        }
+    } else {
+        clients::find(&state.db, client_id).await
+    };
+    let client = match found {
         Ok(Some(client)) => client,
         Ok(None) => {
             return Err(page(
@@ -195,6 +223,8 @@ pub async fn validate(
         scopes: ScopeSet::default(),
         state: params.state.clone(),
         code_challenge: None,
+        resource: Resource::Api,
+        issuer: state.public_url.as_str().to_owned(),
     };
     let fail = |auth: &Authorization, error, description: &str| {
         Rejection::Redirect(
@@ -232,6 +262,23 @@ pub async fn validate(
                 ));
             }
             Err(err) => return Err(fail(&auth, "invalid_scope", &err.to_string())),
+        },
+    };
+    auth.resource = match params.resource.as_deref() {
+        None => Resource::Api,
+        Some(raw) => match Resource::from_identifier(raw, &state.public_url) {
+            Some(resource) => resource,
+            None => {
+                return Err(fail(
+                    &auth,
+                    "invalid_target",
+                    &format!(
+                        "resource must be {} (the HTTP API) or {} (the MCP endpoint)",
+                        Resource::Api.identifier(&state.public_url),
+                        Resource::Mcp.identifier(&state.public_url)
+                    ),
+                ));
+            }
         },
     };
     auth.code_challenge = match (

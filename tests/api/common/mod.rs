@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use errand::{
     App, Background, BackgroundSettings,
-    auth::{ScopeSet, grants},
+    auth::{Resource, ScopeSet, grants},
     config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl, WebhookSettings},
     users::{self, EmailAddress},
 };
@@ -239,6 +239,11 @@ impl TestApp {
 
     /// A signed-in user with the given scopes.
     pub async fn user_with_scopes(&self, email: &str, scopes: &str) -> TestUser {
+        self.user_for(email, scopes, Resource::Api).await
+    }
+
+    /// A signed-in user whose token is for `resource`.
+    pub async fn user_for(&self, email: &str, scopes: &str, resource: Resource) -> TestUser {
         let email = EmailAddress::parse(email).unwrap();
         let user = users::store::find_or_create(&self.app.db, &email)
             .await
@@ -249,6 +254,7 @@ impl TestApp {
             user.id,
             &ScopeSet::parse(scopes).unwrap(),
             Duration::from_secs(600),
+            resource,
         )
         .await
         .unwrap();

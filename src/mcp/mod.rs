@@ -1,0 +1,350 @@
+//! The MCP server at `/mcp`: Streamable HTTP, JSON responses, no sessions.
+//! ChatGPT apps, Claude and agent frameworks reach the same actions as the
+//! GPT through it (`tools` builds the tools from the contract, `call` runs
+//! them through the operations, `protocol` has the messages).
+//!
+//! A request passes, in order: the `Origin` check (a browser page on another
+//! site must not drive a user's MCP session: DNS rebinding), the bearer
+//! token (401 with the RFC 9728 `resource_metadata` pointer, so a client can
+//! discover how to sign in; the token must be for this resource, RFC 8707),
+//! the revision headers, and for `tools/call` the tool's scope (403
+//! `insufficient_scope`, naming the scope, so a client can step up).
+
+pub mod call;
+pub mod protocol;
+
+use std::sync::Arc;
+
+use poem::{
+    Body, Endpoint, EndpointExt, IntoResponse, Request, Response,
+    endpoint::BoxEndpoint,
+    http::{HeaderMap, StatusCode, header},
+};
+use serde_json::{Map, Value};
+
+use crate::{
+    auth::{Authenticator, Principal, Resource, Scope, principal::bearer_token},
+    config::PublicUrl,
+    problem::Problem,
+    tools::Catalog,
+};
+use protocol::Era;
+
+/// An MCP message is small; anything larger is refused unread.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// What the endpoint needs: the tools, the operations to run them on, and
+/// how to describe this resource in challenges.
+pub struct McpServer {
+    catalog: Arc<Catalog>,
+    operations: BoxEndpoint<'static, Response>,
+    public_url: PublicUrl,
+}
+
+impl McpServer {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        operations: impl Endpoint<Output = Response> + 'static,
+        public_url: PublicUrl,
+    ) -> Self {
+        Self {
+            catalog,
+            operations: operations.boxed(),
+            public_url,
+        }
+    }
+
+    /// The auth-params every challenge from `/mcp` carries.
+    fn challenge(&self, scopes: &[Scope]) -> String {
+        let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+        format!(
+            "resource_metadata=\"{}\", scope=\"{}\"",
+            self.public_url.join(Resource::Mcp.metadata_path()),
+            scopes.join(" ")
+        )
+    }
+
+    /// The caller, if the request carries a live token issued for `/mcp`.
+    async fn authenticate(&self, req: &Request) -> Result<Principal, Problem> {
+        let all = self.catalog.scopes();
+        let authenticator = req
+            .data::<Authenticator>()
+            .ok_or_else(|| Problem::internal("Authenticator missing from the request data"))?;
+        let token = bearer_token(req).map_err(|p| p.challenge_params(&self.challenge(&all)))?;
+        let principal = authenticator
+            .authenticate(token)
+            .await
+            .map_err(|err| Problem::from(err).challenge_params(&self.challenge(&all)))?;
+        if principal.resource != Resource::Mcp {
+            return Err(Problem::unauthorized(
+                format!(
+                    "The access token was issued for {}, not for this MCP server. Request one \
+                     with resource={}.",
+                    principal.resource.describe(),
+                    Resource::Mcp.identifier(&self.public_url)
+                ),
+                true,
+            )
+            .challenge_params(&self.challenge(&all)));
+        }
+        Ok(principal)
+    }
+
+    /// An `Origin` from a browser page is accepted only from Errand's own
+    /// origin; clients that are not browsers send none.
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            None => true,
+            Some(origin) => url::Url::parse(self.public_url.as_str())
+                .is_ok_and(|own| own.origin().ascii_serialization() == origin),
+        }
+    }
+
+    async fn handle(&self, req: Request, body: Body) -> poem::Result<Response> {
+        if !self.origin_allowed(req.headers()) {
+            return Ok(rpc_reply(
+                StatusCode::FORBIDDEN,
+                &protocol::error(
+                    &Value::Null,
+                    protocol::INVALID_REQUEST,
+                    "Requests from web pages on other sites may not use this MCP server.",
+                    None,
+                ),
+            ));
+        }
+        let principal = self.authenticate(&req).await?;
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("*/*");
+        if !(accept.contains("application/json") || accept.contains("*/*")) {
+            return Ok(rpc_reply(
+                StatusCode::NOT_ACCEPTABLE,
+                &protocol::error(
+                    &Value::Null,
+                    protocol::INVALID_REQUEST,
+                    "Accept application/json: this server answers with JSON.",
+                    None,
+                ),
+            ));
+        }
+        let bytes = match body.into_bytes_limit(MAX_MESSAGE_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return Ok(rpc_reply(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &protocol::error(
+                        &Value::Null,
+                        protocol::INVALID_REQUEST,
+                        "The message is too large.",
+                        None,
+                    ),
+                ));
+            }
+        };
+        let message: Value = match serde_json::from_slice(&bytes) {
+            Ok(message) => message,
+            Err(err) => {
+                return Ok(rpc_reply(
+                    StatusCode::BAD_REQUEST,
+                    &protocol::error(
+                        &Value::Null,
+                        protocol::PARSE_ERROR,
+                        &format!("The body is not JSON: {err}"),
+                        None,
+                    ),
+                ));
+            }
+        };
+        let Some(object) = message.as_object() else {
+            return Ok(rpc_reply(
+                StatusCode::BAD_REQUEST,
+                &protocol::error(
+                    &Value::Null,
+                    protocol::INVALID_REQUEST,
+                    "Send one JSON-RPC message (an object); batches are not supported.",
+                    None,
+                ),
+            ));
+        };
+        let Some(method) = object.get("method").and_then(Value::as_str) else {
+            // A response to a request of ours: there are none to answer.
+            return Ok(StatusCode::ACCEPTED.into_response());
+        };
+        let Some(id) = object.get("id").cloned() else {
+            // Notifications (initialized, cancelled, …) need no answer.
+            return Ok(StatusCode::ACCEPTED.into_response());
+        };
+        let params = object.get("params").cloned().unwrap_or(Value::Null);
+        let era = Era::of(&params);
+        if let Err(refusal) = check_headers(req.headers(), &era, method, &params, &id) {
+            return Ok(rpc_reply(StatusCode::BAD_REQUEST, &refusal));
+        }
+        self.dispatch(method, &params, &id, &era, principal).await
+    }
+
+    async fn dispatch(
+        &self,
+        method: &str,
+        params: &Value,
+        id: &Value,
+        era: &Era,
+        principal: Principal,
+    ) -> poem::Result<Response> {
+        let stateless = matches!(era, Era::Stateless(_));
+        let mut result = match method {
+            "initialize" => protocol::initialize_result(params["protocolVersion"].as_str()),
+            "server/discover" => protocol::discover_result(),
+            "ping" => Value::Object(Map::new()),
+            "tools/list" => protocol::tools_list_result(&self.catalog.tools, era),
+            "tools/call" => {
+                let name = params["name"].as_str().unwrap_or_default();
+                let Some(tool) = self.catalog.get(name) else {
+                    return Ok(rpc_reply(
+                        StatusCode::OK,
+                        &protocol::error(
+                            id,
+                            protocol::INVALID_PARAMS,
+                            &format!("Unknown tool: `{name}`. tools/list names the tools."),
+                            None,
+                        ),
+                    ));
+                };
+                if let Some(missing) = tool.scopes.iter().find(|s| !principal.scopes.contains(**s))
+                {
+                    return Err(Problem::insufficient_scope(missing.as_str())
+                        .challenge_params(&format!(
+                            "resource_metadata=\"{}\"",
+                            self.public_url.join(Resource::Mcp.metadata_path())
+                        ))
+                        .into());
+                }
+                let empty = Map::new();
+                let arguments = match &params["arguments"] {
+                    Value::Object(arguments) => arguments,
+                    Value::Null => &empty,
+                    _ => {
+                        return Ok(rpc_reply(
+                            StatusCode::OK,
+                            &protocol::error(
+                                id,
+                                protocol::INVALID_PARAMS,
+                                "`arguments` must be an object.",
+                                None,
+                            ),
+                        ));
+                    }
+                };
+                tracing::info!(tool = %tool.name, "mcp tool call");
+                let outcome = call::run(&self.operations, tool, arguments, principal).await;
+                protocol::call_result(outcome)
+            }
+            _ => {
+                let status = if stateless {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::OK
+                };
+                return Ok(rpc_reply(
+                    status,
+                    &protocol::error(
+                        id,
+                        protocol::METHOD_NOT_FOUND,
+                        &format!("Method not found: `{method}`."),
+                        None,
+                    ),
+                ));
+            }
+        };
+        if stateless {
+            protocol::complete(&mut result);
+        }
+        Ok(rpc_reply(StatusCode::OK, &protocol::response(id, result)))
+    }
+}
+
+/// The revision rules of the transport: a 2026-07-28 request repeats its
+/// revision, method and tool name in headers (so gateways can route without
+/// reading bodies), and they must agree with the body; an older client's
+/// `MCP-Protocol-Version` must be one Errand negotiates. A refusal is the
+/// JSON-RPC error to answer with 400.
+fn check_headers(
+    headers: &HeaderMap,
+    era: &Era,
+    method: &str,
+    params: &Value,
+    id: &Value,
+) -> Result<(), Value> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(protocol::header_text)
+    };
+    let refuse = |code, message: String, data| Err(protocol::error(id, code, &message, data));
+    let versions = protocol::all_versions();
+    match era {
+        Era::Stateless(version) => {
+            if version != protocol::LATEST {
+                return refuse(
+                    protocol::UNSUPPORTED_VERSION,
+                    "Unsupported protocol version".to_owned(),
+                    Some(serde_json::json!({ "supported": versions, "requested": version })),
+                );
+            }
+            if header("mcp-protocol-version").as_deref() != Some(version.as_str()) {
+                return refuse(protocol::HEADER_MISMATCH, "The MCP-Protocol-Version header must match the request's _meta protocol version.".to_owned(), None);
+            }
+            if header("mcp-method").as_deref() != Some(method) {
+                return refuse(
+                    protocol::HEADER_MISMATCH,
+                    "The Mcp-Method header must name the request's method.".to_owned(),
+                    None,
+                );
+            }
+            if method == "tools/call" && header("mcp-name").as_deref() != params["name"].as_str() {
+                return refuse(
+                    protocol::HEADER_MISMATCH,
+                    "The Mcp-Name header must name the tool being called.".to_owned(),
+                    None,
+                );
+            }
+        }
+        Era::Handshake => {
+            if let Some(version) = header("mcp-protocol-version")
+                && method != "initialize"
+                && !protocol::HANDSHAKE_VERSIONS.contains(&version.as_str())
+            {
+                return refuse(
+                    protocol::UNSUPPORTED_VERSION,
+                    format!("MCP-Protocol-Version `{version}` is not supported."),
+                    Some(serde_json::json!({ "supported": versions, "requested": version })),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rpc_reply(status: StatusCode, body: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body.to_string())
+}
+
+/// The `/mcp` endpoint (POST; the server answers GET and DELETE with 405:
+/// there is no server-initiated stream and no session to end).
+pub fn endpoint(server: McpServer) -> impl Endpoint<Output = Response> {
+    let server = Arc::new(server);
+    poem::endpoint::make(move |req: Request| {
+        let server = server.clone();
+        async move {
+            let (req, mut body) = req.split();
+            let body = body.take().unwrap_or_else(|_| Body::empty());
+            server.handle(req, body).await
+        }
+    })
+}
