@@ -233,10 +233,16 @@ impl App {
     }
 
     pub fn oauth_state(&self) -> Result<OAuthState, StartError> {
-        // Client metadata documents are fetched under the same rules as
-        // webhook deliveries: both are requests to URLs someone else chose.
-        let documents = ClientDocuments::new(GuardPolicy::from(&self.webhooks))
-            .map_err(StartError::OutboundClient)?;
+        // Anyone may name a client metadata document, so it is fetched under
+        // the strict rules: public https addresses only. Only a development
+        // Errand (its own URL on loopback, as the draft allows) follows the
+        // webhook switches, so that a document can be served beside it.
+        let policy = if self.public_url.is_loopback() {
+            GuardPolicy::from(&self.webhooks)
+        } else {
+            GuardPolicy::default()
+        };
+        let documents = ClientDocuments::new(policy).map_err(StartError::OutboundClient)?;
         Ok(OAuthState {
             db: self.db.clone(),
             authenticator: self.authenticator.clone(),

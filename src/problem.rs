@@ -277,7 +277,6 @@ impl Problem {
         }
     }
 
-    /// 403 for a token without the scope an operation needs.
     /// Adds auth-params to the `WWW-Authenticate` challenge (the MCP endpoint
     /// adds `resource_metadata` and `scope`, RFC 9728 §5.1).
     pub fn challenge_params(mut self, params: &str) -> Self {
@@ -288,6 +287,7 @@ impl Problem {
         self
     }
 
+    /// 403 for a token without the scope an operation needs.
     pub fn insufficient_scope(scope: &str) -> Self {
         Self {
             www_authenticate: Some(format!(

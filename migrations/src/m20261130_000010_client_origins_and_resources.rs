@@ -8,6 +8,9 @@
 //! * `oauth_codes.resource` and `oauth_grants.resource`: the RFC 8707
 //!   resource a sign-in was for, which becomes its tokens' audience. Null is
 //!   the HTTP API (every row written before this migration).
+//! * `oauth_consents.resources`: the resources a user's consent covers,
+//!   space-separated (`api`, `mcp`); a consent given for one door is not
+//!   taken as consent for the other. Rows before this migration were `api`.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -24,6 +27,12 @@ enum OauthClients {
 enum OauthCodes {
     Table,
     Resource,
+}
+
+#[derive(DeriveIden)]
+enum OauthConsents {
+    Table,
+    Resources,
 }
 
 #[derive(DeriveIden)]
@@ -59,11 +68,23 @@ impl MigrationTrait for Migration {
                     .add_column(string_null(OauthGrants::Resource))
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(OauthConsents::Table)
+                    .add_column(string(OauthConsents::Resources).default("api"))
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (table, column) in [
+            (
+                OauthConsents::Table.into_iden(),
+                OauthConsents::Resources.into_iden(),
+            ),
             (
                 OauthGrants::Table.into_iden(),
                 OauthGrants::Resource.into_iden(),

@@ -30,6 +30,7 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
             refresh_tokens = sign_in.refresh_tokens,
             sessions = sign_in.sessions,
             throttles = sign_in.throttles,
+            unused_clients = sign_in.clients,
             consumer_records = consumed,
             webhook_deliveries = deliveries,
             "janitor: swept expired rows"

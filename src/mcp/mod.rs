@@ -168,6 +168,15 @@ impl McpServer {
                 ),
             ));
         };
+        let invalid = |message: &str| {
+            Ok(rpc_reply(
+                StatusCode::BAD_REQUEST,
+                &protocol::error(&Value::Null, protocol::INVALID_REQUEST, message, None),
+            ))
+        };
+        if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return invalid("Messages must be JSON-RPC 2.0 (\"jsonrpc\": \"2.0\").");
+        }
         let Some(method) = object.get("method").and_then(Value::as_str) else {
             // A response to a request of ours: there are none to answer.
             return Ok(StatusCode::ACCEPTED.into_response());
@@ -176,7 +185,22 @@ impl McpServer {
             // Notifications (initialized, cancelled, …) need no answer.
             return Ok(StatusCode::ACCEPTED.into_response());
         };
+        // MCP request ids are strings or integers (never null).
+        if !(id.is_string() || id.is_i64() || id.is_u64()) {
+            return invalid("A request id must be a string or an integer.");
+        }
         let params = object.get("params").cloned().unwrap_or(Value::Null);
+        if !(params.is_object() || params.is_null()) {
+            return Ok(rpc_reply(
+                StatusCode::OK,
+                &protocol::error(
+                    &id,
+                    protocol::INVALID_PARAMS,
+                    "`params` must be an object.",
+                    None,
+                ),
+            ));
+        }
         let era = Era::of(&params);
         if let Err(refusal) = check_headers(req.headers(), &era, method, &params, &id) {
             return Ok(rpc_reply(StatusCode::BAD_REQUEST, &refusal));

@@ -20,7 +20,11 @@ use std::{
 use serde::Deserialize;
 use url::Url;
 
-use super::clients::{self, Client, ClientError};
+use super::{
+    accounts,
+    authorize::session::address_bucket,
+    clients::{self, Client, ClientError},
+};
 use crate::outbound::{self, GuardPolicy};
 use sea_orm::DatabaseConnection;
 
@@ -33,6 +37,10 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CACHE_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// At most this many documents are cached per process.
 const CACHE_CAPACITY: usize = 1000;
+/// Documents fetched per caller address in `accounts::THROTTLE_WINDOW`:
+/// each fetch is a request Errand sends and may record a client, for anyone
+/// who asks, so it is rationed like registration.
+pub const MAX_FETCHES_PER_ADDRESS: i32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
@@ -53,6 +61,8 @@ pub enum MetadataError {
     TooLarge,
     #[error("the client metadata document is not valid: {0}")]
     Invalid(String),
+    #[error("too many apps were looked up from this address; try again in {minutes} minutes")]
+    Throttled { minutes: i64 },
     #[error(transparent)]
     Client(#[from] ClientError),
 }
@@ -201,16 +211,31 @@ impl ClientDocuments {
     }
 
     /// The client a metadata document URL describes: from the cache, or
-    /// fetched, checked and recorded.
+    /// fetched, checked and recorded. `requester` is the caller's address,
+    /// which fetches are rationed by.
     pub async fn resolve(
         &self,
         db: &DatabaseConnection,
         client_id: &str,
+        requester: &str,
     ) -> Result<Client, MetadataError> {
         if let Some(client) = self.cached(client_id) {
             return Ok(client);
         }
         let url = check_url(&self.policy, client_id)?;
+        let key = format!("client-document:{}", address_bucket(requester));
+        let now = chrono::Utc::now();
+        let database = |err: sea_orm::DbErr| MetadataError::Client(ClientError::Database(err));
+        accounts::count_attempt(db, &key, now)
+            .await
+            .map_err(database)?;
+        // Counted first, so concurrent lookups cannot all pass one check.
+        if let Some(minutes) = accounts::throttled_for(db, &key, MAX_FETCHES_PER_ADDRESS + 1, now)
+            .await
+            .map_err(database)?
+        {
+            return Err(MetadataError::Throttled { minutes });
+        }
         let body = tokio::time::timeout(FETCH_TIMEOUT, self.fetch(url))
             .await
             .map_err(|_| MetadataError::Timeout)??;

@@ -15,7 +15,7 @@ use super::entity::client;
 use crate::{
     auth::{Scope, ScopeSet},
     secrets::{self, SecretError},
-    urls::is_https_or_loopback,
+    urls::{is_https_or_loopback, is_loopback_host},
     users::{self, EmailAddress},
 };
 
@@ -99,16 +99,6 @@ pub struct Client {
 impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
-    }
-
-    /// The host that vouches for the client, shown beside its (self-chosen)
-    /// name: the metadata document's host, else the first redirect URI's.
-    pub fn host(&self) -> Option<String> {
-        let source = match self.origin {
-            Origin::MetadataDocument => Some(self.id.as_str()),
-            _ => self.redirect_uris.first().map(String::as_str),
-        };
-        Url::parse(source?).ok()?.host_str().map(str::to_owned)
     }
 }
 
@@ -197,6 +187,27 @@ pub fn check_redirect_uri(raw: &str) -> Result<String, ClientError> {
         return Err(invalid("must not have a #fragment"));
     }
     Ok(raw.to_owned())
+}
+
+/// Whether a requested redirect URI is a registered one: exactly, except
+/// that a loopback `http` URI may name any port (RFC 8252 §7.3: native apps
+/// and local MCP clients listen on whatever port is free).
+pub fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(registered), Ok(requested)) = (Url::parse(registered), Url::parse(requested)) else {
+        return false;
+    };
+    registered.scheme() == "http"
+        && requested.scheme() == "http"
+        && is_loopback_host(&registered)
+        && registered.host() == requested.host()
+        && registered.path() == requested.path()
+        && registered.query() == requested.query()
+        && requested.fragment().is_none()
+        && requested.username().is_empty()
+        && requested.password().is_none()
 }
 
 fn validate(new: &NewClient) -> Result<(), ClientError> {
@@ -440,6 +451,34 @@ mod tests {
         );
         assert!(gpt_redirect_uris("AbC123").is_err());
         assert!(gpt_redirect_uris("g-a/b").is_err());
+    }
+
+    #[test]
+    fn loopback_redirects_match_on_any_port_and_nothing_else_does() {
+        assert!(redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53122/cb"
+        ));
+        assert!(redirect_matches(
+            "http://[::1]:8000/cb",
+            "http://[::1]:9/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5/other"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.2/cb"
+        ));
+        assert!(!redirect_matches(
+            "https://app.example.com/cb",
+            "https://app.example.com:444/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://user@127.0.0.1:5/cb"
+        ));
     }
 
     #[test]

@@ -64,6 +64,8 @@ plain_entity!(consent, table_name = "oauth_consents", {
     pub client_id: String,
     pub scopes: String,
     pub created_at: DateTimeUtc,
+    /// The resources the consent covers, space-separated (`api`, `mcp`).
+    pub resources: String,
 });
 
 plain_entity!(session, table_name = "web_sessions", {

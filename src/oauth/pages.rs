@@ -57,9 +57,13 @@ impl<'a> SignUp<'a> {
 pub struct Consent<'a> {
     pub csrf: &'a str,
     pub client_name: &'a str,
-    /// The host that vouches for the client (its metadata document's or its
-    /// redirect URI's): a name is the client's to choose, a host is not.
-    pub client_host: Option<&'a str>,
+    /// Where the browser goes back to with the code: a name is the client's
+    /// to choose, this host is where access really goes.
+    pub redirect_host: &'a str,
+    /// For a client identified by a metadata document, the document's host.
+    pub document_host: Option<&'a str>,
+    /// The document is on one host and the redirect goes to another.
+    pub hosts_differ: bool,
     /// The client registered itself (dynamic registration or a metadata
     /// document): nobody running this Errand has vetted it.
     pub unvetted: bool,

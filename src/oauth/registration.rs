@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::{
     OAuthState, accounts,
-    authorize::session::client_address,
+    authorize::session::{address_bucket, client_address},
     clients::{self, ClientError, NewClient},
 };
 
@@ -114,8 +114,13 @@ fn accepted(metadata: Metadata) -> Result<NewClient, Refusal> {
 
 async fn register_inner(req: &Request, body: Body, state: &OAuthState) -> Response {
     let now = Utc::now();
-    let key = format!("register:{}", client_address(req, state));
-    match accounts::throttled_for(&state.db, &key, MAX_REGISTRATIONS_PER_ADDRESS, now).await {
+    let key = format!("register:{}", address_bucket(&client_address(req, state)));
+    // Counted first, so that invalid attempts count too and concurrent ones
+    // cannot all pass one check.
+    if let Err(err) = accounts::count_attempt(&state.db, &key, now).await {
+        return server_error(err);
+    }
+    match accounts::throttled_for(&state.db, &key, MAX_REGISTRATIONS_PER_ADDRESS + 1, now).await {
         Ok(Some(minutes)) => {
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -131,10 +136,6 @@ async fn register_inner(req: &Request, body: Body, state: &OAuthState) -> Respon
         }
         Ok(None) => {}
         Err(err) => return server_error(err),
-    }
-    // Counted before anything else can fail, so invalid attempts count too.
-    if let Err(err) = accounts::count_attempt(&state.db, &key, now).await {
-        return server_error(err);
     }
     if !req.content_type().is_some_and(|ct| {
         ct.split(';')

@@ -512,7 +512,7 @@ async fn a_client_metadata_document_identifies_the_app_on_the_consent_page() {
         .await;
     assert!(consent.contains("Pocket Agent"), "{consent}");
     assert!(
-        consent.contains("is at <strong>127.0.0.1</strong>"),
+        consent.contains("Access goes to <strong>127.0.0.1</strong>"),
         "the host is shown"
     );
     assert!(consent.contains("registered itself"), "{consent}");
@@ -967,4 +967,167 @@ async fn tool_arguments_are_the_openapi_parameters_and_request_bodies() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn the_consent_page_names_where_access_goes_and_for_which_door() {
+    let app = TestApp::spawn().await;
+    let register = |body: Value| {
+        app.client
+            .post(app.url("/oauth/register"))
+            .json(&body)
+            .send()
+    };
+    // A self-registered client may call itself anything and list a trusted
+    // host first; the page names the host the code would go to.
+    let client: Value = register(json!({"client_name": "ChatGPT",
+        "redirect_uris": ["https://chatgpt.com/cb", "https://evil.example.com/cb"]}))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new(&app);
+    let consent = browser
+        .sign_up_via(
+            &authorize_path(&client_id, "https://evil.example.com/cb", &app.url("/mcp")),
+            "carol@example.com",
+            "a long password 1",
+        )
+        .await;
+    assert!(
+        consent.contains("Access goes to <strong>evil.example.com</strong>"),
+        "{consent}"
+    );
+    assert!(!consent.contains("chatgpt.com"), "{consent}");
+    let allowed = browser.decide(&consent, "allow").await;
+    assert_eq!(allowed.status(), StatusCode::FOUND);
+
+    // Allowing the MCP server is not allowing the API: asked again.
+    let api = format!(
+        "/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=tasks%3Aread&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        urlencode("https://evil.example.com/cb")
+    );
+    let again = browser.get(&api).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again = again.text().await.unwrap();
+    assert!(
+        again.contains("s API:") && !again.contains("MCP server"),
+        "{again}"
+    );
+    // The same door again is remembered.
+    let remembered = browser
+        .get(&authorize_path(
+            &client_id,
+            "https://evil.example.com/cb",
+            &app.url("/mcp"),
+        ))
+        .await;
+    assert_eq!(remembered.status(), StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn mcp_tokens_carry_only_the_scopes_the_mcp_server_takes() {
+    let app = TestApp::spawn().await;
+    let client = crate::oauth_common::register_with(
+        &app,
+        "Operator app",
+        &[errand::oauth::clients::GrantType::AuthorizationCode],
+        true,
+        &[CALLBACK],
+        "tasks:read tasks:write webhooks:manage",
+    )
+    .await;
+    let explicit = format!(
+        "{}&scope=webhooks%3Amanage",
+        authorize_path(&client.id, CALLBACK, &app.url("/mcp")).replace("&scope=tasks%3Aread", "")
+    );
+    let mut browser = Browser::new(&app);
+    browser
+        .sign_up_via(
+            &authorize_path(&client.id, CALLBACK, &app.url("/mcp")),
+            "dave@example.com",
+            "a long password 1",
+        )
+        .await;
+    let refused = browser.get(&explicit).await;
+    assert_eq!(refused.status(), StatusCode::FOUND);
+    let params = redirect_params(&refused);
+    assert_eq!(params["error"], "invalid_scope");
+    assert!(
+        params["error_description"].contains("MCP endpoint"),
+        "{params:?}"
+    );
+    let default =
+        authorize_path(&client.id, CALLBACK, &app.url("/mcp")).replace("&scope=tasks%3Aread", "");
+    let consent = browser.get(&default).await.text().await.unwrap();
+    assert!(
+        consent.contains("See your tasks") && !consent.contains("web addresses you choose"),
+        "{consent}"
+    );
+}
+
+#[tokio::test]
+async fn looking_up_client_documents_is_rationed_per_address() {
+    let app = TestApp::spawn().await;
+    let document = serve_document(
+        |_| json!({"client_id": "https://elsewhere.example.com/c.json"}).to_string(),
+        Some(Duration::ZERO),
+    )
+    .await;
+    let mut last = String::new();
+    for n in 0..31 {
+        let (_, page) = refusal_for(&app, &format!("{document}?n={n}")).await;
+        last = page;
+    }
+    assert!(last.contains("too many apps were looked up"), "{last}");
+}
+
+#[tokio::test]
+async fn self_registered_clients_nobody_used_are_forgotten() {
+    let app = TestApp::spawn().await;
+    let register = || {
+        app.client
+            .post(app.url("/oauth/register"))
+            .json(&json!({"redirect_uris": [CALLBACK]}))
+            .send()
+    };
+    let unused: Value = register().await.unwrap().json().await.unwrap();
+    let used: Value = register().await.unwrap().json().await.unwrap();
+    let user = app.user("erin@example.com").await;
+    errand::auth::grants::create(
+        &app.app.db,
+        user.id,
+        used["client_id"].as_str(),
+        &errand::auth::ScopeSet::parse("tasks:read").unwrap(),
+        Resource::Mcp,
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    assert_eq!(
+        errand::oauth::sweep::sweep(&app.app.db, now)
+            .await
+            .unwrap()
+            .clients,
+        0
+    );
+    let later = now + errand::oauth::sweep::UNUSED_CLIENT_RETENTION + chrono::TimeDelta::hours(1);
+    assert_eq!(
+        errand::oauth::sweep::sweep(&app.app.db, later)
+            .await
+            .unwrap()
+            .clients,
+        1
+    );
+    let (status, page) = refusal_for(&app, unused["client_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("not registered"), "{page}");
+    assert!(
+        errand::oauth::clients::find(&app.app.db, used["client_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -54,6 +54,15 @@ async fn approve(state: &OAuthState, auth: &Authorization, user_id: Uuid) -> Res
     }
 }
 
+/// The host of a URL Errand has already checked (a redirect URI, a client
+/// metadata document's URL).
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.to_owned())
+}
+
 async fn consent_page(
     req: &Request,
     state: &OAuthState,
@@ -73,13 +82,19 @@ async fn consent_page(
         Err(err) => return internal_error(err),
     };
     let scopes: Vec<Scope> = auth.scopes.iter().collect();
-    let host = auth.client.host();
+    let redirect_host = host_of(&auth.redirect_uri);
+    let document_host =
+        (auth.client.origin == clients::Origin::MetadataDocument).then(|| host_of(&auth.client.id));
     pages::page_response(
         StatusCode::OK,
         &pages::Consent {
             csrf: session::csrf_token(req),
             client_name: &auth.client.name,
-            client_host: host.as_deref(),
+            redirect_host: &redirect_host,
+            document_host: document_host.as_deref(),
+            hosts_differ: document_host
+                .as_deref()
+                .is_some_and(|host| host != redirect_host),
             unvetted: auth.client.origin != clients::Origin::Operator,
             resource: match auth.resource {
                 Resource::Api => "Errand's API",
@@ -98,7 +113,7 @@ pub async fn authorize(
     Query(params): Query<AuthorizeParams>,
     Data(state): Data<&OAuthState>,
 ) -> Response {
-    let auth = match request::validate(state, &params).await {
+    let auth = match request::validate(state, &params, &session::client_address(req, state)).await {
         Ok(auth) => auth,
         Err(rejection) => return rejection.into_response(),
     };
@@ -117,7 +132,15 @@ pub async fn authorize(
             },
         );
     };
-    match consent::covers(&state.db, user_id, &auth.client.id, &auth.scopes).await {
+    match consent::covers(
+        &state.db,
+        user_id,
+        &auth.client.id,
+        &auth.scopes,
+        auth.resource,
+    )
+    .await
+    {
         Ok(true) => approve(state, &auth, user_id).await,
         Ok(false) => consent_page(req, state, &auth, &params, user_id).await,
         Err(err) => internal_error(err),
@@ -337,7 +360,8 @@ pub async fn decide(
     if !session::csrf_ok(req, &form.csrf) {
         return session::forged();
     }
-    let auth = match request::validate(state, &form.request).await {
+    let requester = session::client_address(req, state);
+    let auth = match request::validate(state, &form.request, &requester).await {
         Ok(auth) => auth,
         Err(rejection) => return rejection.into_response(),
     };
@@ -354,7 +378,15 @@ pub async fn decide(
             ("error_description", "the user denied access"),
         ]);
     }
-    if let Err(err) = consent::remember(&state.db, user_id, &auth.client.id, &auth.scopes).await {
+    if let Err(err) = consent::remember(
+        &state.db,
+        user_id,
+        &auth.client.id,
+        &auth.scopes,
+        auth.resource,
+    )
+    .await
+    {
         return internal_error(err);
     }
     approve(state, &auth, user_id).await

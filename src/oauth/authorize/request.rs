@@ -140,9 +140,12 @@ fn is_pkce_value(value: &str) -> bool {
 }
 
 /// Checks an authorization request against the registered client.
+/// `requester` is the caller's address (client metadata lookups are rationed
+/// by it).
 pub async fn validate(
     state: &OAuthState,
     params: &AuthorizeParams,
+    requester: &str,
 ) -> Result<Authorization, Rejection> {
     let page = |status, title, message: &str| Rejection::Page {
         status,
@@ -157,7 +160,11 @@ pub async fn validate(
         ));
     };
     let found = if client_metadata::is_document_url(client_id) {
-        match state.client_documents.resolve(&state.db, client_id).await {
+        match state
+            .client_documents
+            .resolve(&state.db, client_id, requester)
+            .await
+        {
             Ok(client) => Ok(Some(client)),
             Err(MetadataError::Client(ClientError::Database(err))) => Err(err),
             Err(err) => {
@@ -197,7 +204,7 @@ pub async fn validate(
             if client
                 .redirect_uris
                 .iter()
-                .any(|registered| registered == uri) =>
+                .any(|registered| clients::redirect_matches(registered, uri)) =>
         {
             uri.to_owned()
         }
@@ -245,25 +252,6 @@ pub async fn validate(
             "this client is not registered for the authorization code flow",
         ));
     }
-    auth.scopes = match params
-        .scope
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => auth.client.scopes,
-        Some(raw) => match ScopeSet::parse(raw) {
-            Ok(scopes) if scopes.iter().all(|s| auth.client.scopes.contains(s)) => scopes,
-            Ok(_) => {
-                return Err(fail(
-                    &auth,
-                    "invalid_scope",
-                    "the requested scope exceeds what this client is registered for",
-                ));
-            }
-            Err(err) => return Err(fail(&auth, "invalid_scope", &err.to_string())),
-        },
-    };
     auth.resource = match params.resource.as_deref() {
         None => Resource::Api,
         Some(raw) => match Resource::from_identifier(raw, &state.public_url) {
@@ -279,6 +267,43 @@ pub async fn validate(
                     ),
                 ));
             }
+        },
+    };
+    auth.scopes = match params
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        // By default what the client is registered for, as far as the
+        // resource takes it (MCP tokens never carry `webhooks:manage`).
+        None => auth
+            .client
+            .scopes
+            .iter()
+            .filter(|s| auth.resource.scopes().contains(s))
+            .collect(),
+        Some(raw) => match ScopeSet::parse(raw) {
+            Ok(scopes) if !scopes.iter().all(|s| auth.client.scopes.contains(s)) => {
+                return Err(fail(
+                    &auth,
+                    "invalid_scope",
+                    "the requested scope exceeds what this client is registered for",
+                ));
+            }
+            Ok(scopes) if !scopes.iter().all(|s| auth.resource.scopes().contains(&s)) => {
+                return Err(fail(
+                    &auth,
+                    "invalid_scope",
+                    &format!(
+                        "{} takes only the scopes {}",
+                        auth.resource.describe(),
+                        ScopeSet::from_iter(auth.resource.scopes().iter().copied())
+                    ),
+                ));
+            }
+            Ok(scopes) => scopes,
+            Err(err) => return Err(fail(&auth, "invalid_scope", &err.to_string())),
         },
     };
     auth.code_challenge = match (

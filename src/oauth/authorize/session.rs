@@ -156,6 +156,19 @@ pub fn client_address(req: &Request, state: &OAuthState) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// What rationing counts an address under: IPv6 by its /64 (one host
+/// usually has a whole /64, so single addresses cost an attacker nothing),
+/// anything else as it is.
+pub fn address_bucket(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => address.to_owned(),
+    }
+}
+
 /// `Retry-After` for a throttled sign-in.
 pub fn retry_after(response: &mut Response, minutes: i64) {
     if let Ok(value) = HeaderValue::from_str(&(minutes * 60).to_string()) {
@@ -166,6 +179,14 @@ pub fn retry_after(response: &mut Response, minutes: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_are_rationed_by_their_64() {
+        assert_eq!(address_bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_bucket("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_bucket("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_bucket("unknown"), "unknown");
+    }
 
     #[test]
     fn return_to_must_be_an_authorization_request() {
