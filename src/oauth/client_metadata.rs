@@ -49,7 +49,7 @@ pub enum MetadataError {
          segments"
     )]
     BadUrl,
-    #[error("the client_id URL is not allowed: {0}")]
+    #[error("the client_id URL is not allowed: {}", refusal(.0))]
     Guarded(#[from] outbound::GuardError),
     #[error("the client metadata document could not be fetched within {} seconds", FETCH_TIMEOUT.as_secs())]
     Timeout,
@@ -65,6 +65,26 @@ pub enum MetadataError {
     Throttled { minutes: i64 },
     #[error(transparent)]
     Client(#[from] ClientError),
+}
+
+/// Why the guard refused, in terms of this fetch: its own messages speak of
+/// webhooks and of the webhook switches, which do not govern these fetches
+/// in production.
+fn refusal(error: &outbound::GuardError) -> String {
+    use outbound::GuardError;
+    match error {
+        GuardError::Forbidden { host, .. } | GuardError::LoopbackName { host } => format!(
+            "`{host}` is not a public address, and Errand fetches client metadata documents \
+             only from public https addresses"
+        ),
+        GuardError::HttpNotAllowed | GuardError::UnsupportedScheme(_) => {
+            "client metadata documents must be served over https".to_owned()
+        }
+        GuardError::Credentials => "the URL may not carry a user name or password".to_owned(),
+        GuardError::TooLong(_) => "the URL is too long".to_owned(),
+        GuardError::Invalid(_) | GuardError::MissingHost => "it is not a valid URL".to_owned(),
+        GuardError::Unresolvable { host, .. } => format!("the host `{host}` does not resolve"),
+    }
 }
 
 /// What the document may say; unknown members are ignored (the format is
@@ -254,7 +274,7 @@ impl ClientDocuments {
             let mut source: Option<&dyn std::error::Error> = Some(&err);
             while let Some(current) = source {
                 if let Some(guard) = current.downcast_ref::<outbound::GuardError>() {
-                    return MetadataError::Unreachable(guard.to_string());
+                    return MetadataError::Unreachable(refusal(guard));
                 }
                 source = current.source();
             }

@@ -141,6 +141,62 @@ fn openapi_prints_the_gpt_document() {
     assert_eq!(document["openapi"], "3.1.0");
 }
 
+#[tokio::test]
+async fn tools_prints_what_the_server_serves_and_refuses_unknown_formats() {
+    let app = TestApp::spawn().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_errand"))
+        .env_clear()
+        .args(["tools", "--format", "openai"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed, app.get_json("/tools/openai.json").await);
+    assert_eq!(printed.as_array().unwrap().len(), 12);
+
+    let wrong = Command::new(env!("CARGO_BIN_EXE_errand"))
+        .env_clear()
+        .args(["tools", "--format", "anthropic"])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("possible values: openai"), "{stderr}");
+}
+
+#[tokio::test]
+async fn token_for_mcp_opens_only_the_mcp_door() {
+    let app = TestApp::spawn().await;
+    let output = errand(&app)
+        .args(["token", "--user", "dan@example.com", "--resource", "mcp"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout)
+        .unwrap()
+        .trim_end()
+        .to_owned();
+    assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
+    let listed = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let wrong = errand(&app)
+        .args(["token", "--user", "dan@example.com", "--resource", "gpt"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("use api or mcp"));
+}
+
 /// `errand serve` applies migrations, answers, and exits cleanly on SIGTERM.
 #[tokio::test]
 async fn serve_starts_on_a_fresh_database_and_stops_on_sigterm() {

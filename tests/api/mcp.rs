@@ -600,6 +600,7 @@ async fn client_metadata_documents_that_are_private_large_slow_or_lying_are_refu
         let (status, page) = refusal_for(&strict, private).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{private}");
         assert!(page.contains("not allowed"), "{private}: {page}");
+        assert!(!page.contains("webhook"), "{private}: {page}");
     }
 
     let app = TestApp::spawn().await;
