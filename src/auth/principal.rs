@@ -186,6 +186,19 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        // RFC 9728 §5.1: every challenge says where this resource's
+        // metadata is, so a client can find how to get a token.
+        let metadata = req.data::<Authenticator>().map(|authenticator| {
+            format!(
+                "resource_metadata=\"{}{}\"",
+                authenticator.tokens().issuer(),
+                Resource::Api.metadata_path()
+            )
+        });
+        let challenge = |problem: Problem| match &metadata {
+            Some(params) => problem.challenge_params(params),
+            None => problem,
+        };
         let principal = match req.extensions().get::<Delegated>() {
             Some(Delegated(principal)) => principal.clone(),
             None => {
@@ -193,11 +206,11 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
                     Problem::internal("Authenticator missing from the request data")
                 })?;
                 let principal = authenticator
-                    .authenticate(bearer_token(req)?)
+                    .authenticate(bearer_token(req).map_err(challenge)?)
                     .await
-                    .map_err(Problem::from)?;
+                    .map_err(|err| challenge(Problem::from(err)))?;
                 if principal.resource != Resource::Api {
-                    return Err(Problem::unauthorized(
+                    return Err(challenge(Problem::unauthorized(
                         format!(
                             "The access token was issued for {}, not for this API. Request a \
                              token without a `resource` parameter (or with resource={}).",
@@ -205,7 +218,7 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
                             authenticator.tokens().issuer()
                         ),
                         true,
-                    )
+                    ))
                     .into());
                 }
                 principal
@@ -214,7 +227,7 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
         if let Some(scope) = S::SCOPE
             && !principal.scopes.contains(scope)
         {
-            return Err(Problem::insufficient_scope(scope.as_str()).into());
+            return Err(challenge(Problem::insufficient_scope(scope.as_str())).into());
         }
         Ok(Self {
             principal,

@@ -53,7 +53,10 @@ async fn a_request_without_a_token_gets_a_bearer_challenge() {
     let response = app.request(Method::GET, "/v1/tasks", None, None).await;
     assert_eq!(
         response.headers()["www-authenticate"],
-        "Bearer realm=\"errand\""
+        &format!(
+            "Bearer realm=\"errand\", resource_metadata=\"{}\"",
+            app.url("/.well-known/oauth-protected-resource")
+        )
     );
     let body = problem(response, StatusCode::UNAUTHORIZED).await;
     assert!(
