@@ -283,16 +283,6 @@ impl PublicUrl {
         &self.0
     }
 
-    /// Whether this service is addressed on loopback (a development set-up).
-    pub fn is_loopback(&self) -> bool {
-        Url::parse(&self.0).is_ok_and(|url| match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        })
-    }
-
     /// An absolute URL for a path on this service.
     pub fn join(&self, path: &str) -> String {
         format!("{}{}", self.0, path)

@@ -237,7 +237,9 @@ impl App {
         // the strict rules: public https addresses only. Only a development
         // Errand (its own URL on loopback, as the draft allows) follows the
         // webhook switches, so that a document can be served beside it.
-        let policy = if self.public_url.is_loopback() {
+        let on_loopback =
+            url::Url::parse(self.public_url.as_str()).is_ok_and(|url| urls::is_loopback_host(&url));
+        let policy = if on_loopback {
             GuardPolicy::from(&self.webhooks)
         } else {
             GuardPolicy::default()

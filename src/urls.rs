@@ -14,6 +14,11 @@ pub fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
+/// The host a URL names, for showing people where something goes.
+pub fn host_of(raw: &str) -> Option<String> {
+    Url::parse(raw).ok()?.host_str().map(str::to_owned)
+}
+
 /// https, or plain http to this machine.
 pub fn is_https_or_loopback(url: &Url) -> bool {
     match url.scheme() {

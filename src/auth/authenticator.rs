@@ -14,7 +14,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use super::{
-    KeyRing, Principal, ScopeSet, TokenError, TokenService, grants,
+    KeyRing, Principal, Resource, ScopeSet, TokenError, TokenService, grants,
     oidc::{OidcError, OidcVerifier},
     revocation::{Invalidation, LiveCache, Recall},
     token::unverified_issuer,
@@ -31,6 +31,14 @@ pub enum AuthError {
     Token(#[from] TokenError),
     #[error("the token's grant was revoked, or its user or client deleted")]
     Revoked,
+    /// A live token, but for the other door (RFC 8707 audience).
+    #[error("the token was issued for {}, not for {}", .issued_for.describe(), .expected.describe())]
+    WrongResource {
+        issued_for: Resource,
+        expected: Resource,
+        /// What to ask for instead: the expected resource's identifier.
+        identifier: String,
+    },
     /// The external identity provider refused the token.
     #[error(transparent)]
     External(OidcError),
@@ -84,6 +92,25 @@ impl Authenticator {
     /// What this process remembers as live; `revocation::watch` keeps it current.
     pub fn live_cache(&self) -> &Arc<LiveCache> {
         &self.live
+    }
+
+    /// The caller of a request to `resource`: a live token issued for it.
+    /// Each door calls this with its own resource, so a token never opens
+    /// the other one.
+    pub async fn authenticate_for(
+        &self,
+        token: &str,
+        resource: Resource,
+    ) -> Result<Principal, AuthError> {
+        let principal = self.authenticate(token).await?;
+        if principal.resource != resource {
+            return Err(AuthError::WrongResource {
+                issued_for: principal.resource,
+                expected: resource,
+                identifier: self.tokens.audience(resource).to_owned(),
+            });
+        }
+        Ok(principal)
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
@@ -151,7 +178,7 @@ impl Authenticator {
             }
         };
         Ok(Principal {
-            resource: super::Resource::Api,
+            resource: Resource::Api,
             user_id,
             scopes: ScopeSet::parse_lenient(&claims.scopes()),
             client_id: claims.azp.clone(),

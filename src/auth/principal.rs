@@ -150,6 +150,19 @@ impl From<AuthError> for Problem {
                 ),
                 true,
             ),
+            AuthError::WrongResource {
+                issued_for,
+                expected,
+                identifier,
+            } => Problem::unauthorized(
+                format!(
+                    "The access token was issued for {}, not for {}. Request a token with \
+                     resource={identifier}.",
+                    issued_for.describe(),
+                    expected.describe()
+                ),
+                true,
+            ),
             AuthError::Revoked => Problem::unauthorized(
                 "The access token has been revoked, or the account or app it was issued to no \
                  longer exists. Sign in again.",
@@ -188,15 +201,12 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
     ) -> poem::Result<Self> {
         // RFC 9728 §5.1: every challenge says where this resource's
         // metadata is, so a client can find how to get a token.
-        let metadata = req.data::<Authenticator>().map(|authenticator| {
-            format!(
+        let challenge = |problem: Problem| match req.data::<Authenticator>() {
+            Some(authenticator) => problem.challenge_params(&format!(
                 "resource_metadata=\"{}{}\"",
                 authenticator.tokens().issuer(),
                 Resource::Api.metadata_path()
-            )
-        });
-        let challenge = |problem: Problem| match &metadata {
-            Some(params) => problem.challenge_params(params),
+            )),
             None => problem,
         };
         let principal = match req.extensions().get::<Delegated>() {
@@ -205,23 +215,10 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authorized<S> {
                 let authenticator = req.data::<Authenticator>().ok_or_else(|| {
                     Problem::internal("Authenticator missing from the request data")
                 })?;
-                let principal = authenticator
-                    .authenticate(bearer_token(req).map_err(challenge)?)
+                authenticator
+                    .authenticate_for(bearer_token(req).map_err(challenge)?, Resource::Api)
                     .await
-                    .map_err(|err| challenge(Problem::from(err)))?;
-                if principal.resource != Resource::Api {
-                    return Err(challenge(Problem::unauthorized(
-                        format!(
-                            "The access token was issued for {}, not for this API. Request a \
-                             token without a `resource` parameter (or with resource={}).",
-                            principal.resource.describe(),
-                            authenticator.tokens().issuer()
-                        ),
-                        true,
-                    ))
-                    .into());
-                }
-                principal
+                    .map_err(|err| challenge(Problem::from(err)))?
             }
         };
         if let Some(scope) = S::SCOPE

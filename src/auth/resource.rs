@@ -42,6 +42,18 @@ impl Resource {
             .find(|resource| resource.identifier(public_url) == trimmed)
     }
 
+    /// The resource an authorization or token request names (RFC 8707), or
+    /// the `invalid_target` description saying which ones exist.
+    pub fn requested(raw: &str, public_url: &PublicUrl) -> Result<Self, String> {
+        Self::from_identifier(raw, public_url).ok_or_else(|| {
+            format!(
+                "resource must be {} (the HTTP API) or {} (the MCP endpoint)",
+                Self::Api.identifier(public_url),
+                Self::Mcp.identifier(public_url)
+            )
+        })
+    }
+
     /// Where its RFC 9728 protected-resource metadata is served: the
     /// well-known prefix followed by the resource's path.
     pub fn metadata_path(self) -> &'static str {

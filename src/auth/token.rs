@@ -142,7 +142,8 @@ impl TokenService {
         &self.issuer
     }
 
-    fn audience(&self, resource: Resource) -> &str {
+    /// The audience of `resource`'s tokens (its identifier).
+    pub fn audience(&self, resource: Resource) -> &str {
         match resource {
             Resource::Api => &self.audiences[0],
             Resource::Mcp => &self.audiences[1],

@@ -23,7 +23,7 @@ use poem::{
 use serde_json::{Map, Value};
 
 use crate::{
-    auth::{Authenticator, Principal, Resource, Scope, principal::bearer_token},
+    auth::{Authenticator, Principal, Resource, principal::bearer_token},
     config::PublicUrl,
     problem::Problem,
     tools::Catalog,
@@ -34,60 +34,51 @@ use protocol::Era;
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// What the endpoint needs: the tools, the operations to run them on, and
-/// how to describe this resource in challenges.
+/// what its challenges and origin check compare with (worked out once).
 pub struct McpServer {
     catalog: Arc<Catalog>,
     operations: BoxEndpoint<'static, Response>,
-    public_url: PublicUrl,
+    /// `resource_metadata="…"`, the pointer every challenge carries.
+    metadata_param: String,
+    /// The auth-params of a 401: the metadata and every scope a tool needs.
+    challenge: String,
+    /// Errand's own origin, the only one a browser page may call from.
+    own_origin: Option<String>,
 }
 
 impl McpServer {
     pub fn new(
         catalog: Arc<Catalog>,
         operations: impl Endpoint<Output = Response> + 'static,
-        public_url: PublicUrl,
+        public_url: &PublicUrl,
     ) -> Self {
+        let metadata_param = format!(
+            "resource_metadata=\"{}\"",
+            public_url.join(Resource::Mcp.metadata_path())
+        );
+        let scopes: Vec<&str> = catalog.scopes().iter().map(|s| s.as_str()).collect();
+        let challenge = format!("{metadata_param}, scope=\"{}\"", scopes.join(" "));
         Self {
             catalog,
             operations: operations.boxed(),
-            public_url,
+            challenge,
+            metadata_param,
+            own_origin: url::Url::parse(public_url.as_str())
+                .ok()
+                .map(|url| url.origin().ascii_serialization()),
         }
-    }
-
-    /// The auth-params every challenge from `/mcp` carries.
-    fn challenge(&self, scopes: &[Scope]) -> String {
-        let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-        format!(
-            "resource_metadata=\"{}\", scope=\"{}\"",
-            self.public_url.join(Resource::Mcp.metadata_path()),
-            scopes.join(" ")
-        )
     }
 
     /// The caller, if the request carries a live token issued for `/mcp`.
     async fn authenticate(&self, req: &Request) -> Result<Principal, Problem> {
-        let all = self.catalog.scopes();
         let authenticator = req
             .data::<Authenticator>()
             .ok_or_else(|| Problem::internal("Authenticator missing from the request data"))?;
-        let token = bearer_token(req).map_err(|p| p.challenge_params(&self.challenge(&all)))?;
-        let principal = authenticator
-            .authenticate(token)
+        let token = bearer_token(req).map_err(|p| p.challenge_params(&self.challenge))?;
+        authenticator
+            .authenticate_for(token, Resource::Mcp)
             .await
-            .map_err(|err| Problem::from(err).challenge_params(&self.challenge(&all)))?;
-        if principal.resource != Resource::Mcp {
-            return Err(Problem::unauthorized(
-                format!(
-                    "The access token was issued for {}, not for this MCP server. Request one \
-                     with resource={}.",
-                    principal.resource.describe(),
-                    Resource::Mcp.identifier(&self.public_url)
-                ),
-                true,
-            )
-            .challenge_params(&self.challenge(&all)));
-        }
-        Ok(principal)
+            .map_err(|err| Problem::from(err).challenge_params(&self.challenge))
     }
 
     /// An `Origin` from a browser page is accepted only from Errand's own
@@ -95,8 +86,7 @@ impl McpServer {
     fn origin_allowed(&self, headers: &HeaderMap) -> bool {
         match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             None => true,
-            Some(origin) => url::Url::parse(self.public_url.as_str())
-                .is_ok_and(|own| own.origin().ascii_serialization() == origin),
+            Some(origin) => self.own_origin.as_deref() == Some(origin),
         }
     }
 
@@ -238,10 +228,7 @@ impl McpServer {
                 if let Some(missing) = tool.scopes.iter().find(|s| !principal.scopes.contains(**s))
                 {
                     return Err(Problem::insufficient_scope(missing.as_str())
-                        .challenge_params(&format!(
-                            "resource_metadata=\"{}\"",
-                            self.public_url.join(Resource::Mcp.metadata_path())
-                        ))
+                        .challenge_params(&self.metadata_param)
                         .into());
                 }
                 let empty = Map::new();
@@ -307,7 +294,7 @@ fn check_headers(
             .and_then(protocol::header_text)
     };
     let refuse = |code, message: String, data| Err(protocol::error(id, code, &message, data));
-    let versions = protocol::all_versions();
+    let versions = protocol::VERSIONS;
     match era {
         Era::Stateless(version) => {
             if version != protocol::LATEST {

@@ -14,8 +14,11 @@ use crate::{site::TITLE, tools::Tool};
 
 /// The current revision: stateless, `server/discover`.
 pub const LATEST: &str = "2026-07-28";
+/// Every revision served, newest first: the latest, then those negotiated
+/// with `initialize` (`HANDSHAKE_VERSIONS`).
+pub const VERSIONS: [&str; 4] = [LATEST, "2025-11-25", "2025-06-18", "2025-03-26"];
 /// Revisions negotiated with `initialize`, newest first.
-pub const HANDSHAKE_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+pub const HANDSHAKE_VERSIONS: &[&str] = VERSIONS.split_at(1).1;
 /// Where a 2026-07-28 request names its revision.
 pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
@@ -48,16 +51,13 @@ impl Era {
     }
 }
 
-pub fn all_versions() -> Vec<&'static str> {
-    std::iter::once(LATEST).chain(HANDSHAKE_VERSIONS).collect()
-}
-
 /// The revision to answer an `initialize` with: the client's if Errand
 /// speaks it, otherwise the newest handshake revision (the client then
 /// decides whether it can continue).
 pub fn negotiate(requested: Option<&str>) -> &'static str {
     HANDSHAKE_VERSIONS
-        .into_iter()
+        .iter()
+        .copied()
         .find(|v| Some(*v) == requested)
         .unwrap_or(HANDSHAKE_VERSIONS[0])
 }
@@ -86,7 +86,7 @@ pub fn initialize_result(requested: Option<&str>) -> Value {
 pub fn discover_result() -> Value {
     json!({
         "resultType": "complete",
-        "supportedVersions": all_versions(),
+        "supportedVersions": VERSIONS,
         "capabilities": capabilities(),
         "instructions": INSTRUCTIONS,
         "ttlMs": LIST_TTL_MS,

@@ -177,6 +177,21 @@ pub async fn sign_in(
     }
 }
 
+/// Counts one attempt under `key` and says how many minutes to wait if it
+/// is past the `limit` of this window. Counting comes first, so attempts
+/// made at the same moment cannot all pass one check. For what anyone may
+/// do a few times (registering a client, looking one up), not for sign-in,
+/// which counts failures only.
+pub async fn ration(
+    db: &DatabaseConnection,
+    key: &str,
+    limit: i32,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, DbErr> {
+    count_attempt(db, key, now).await?;
+    throttled_for(db, key, limit + 1, now).await
+}
+
 /// Starts a browser session; returns the cookie value (only its hash is kept).
 pub async fn start_session(db: &DatabaseConnection, user_id: Uuid) -> Result<String, AccountError> {
     let id = secrets::random_token()?;

@@ -25,7 +25,10 @@ use super::{
     authorize::session::address_bucket,
     clients::{self, Client, ClientError},
 };
-use crate::outbound::{self, GuardPolicy};
+use crate::{
+    outbound::{self, GuardPolicy},
+    urls::host_of,
+};
 use sea_orm::DatabaseConnection;
 
 /// Documents larger than this are refused (the draft suggests 5 KB; a name
@@ -182,15 +185,8 @@ fn validate(client_id: &str, body: &[u8]) -> Result<clients::NewClient, Metadata
         .client_name
         .map(|name| name.trim().chars().take(100).collect::<String>())
         .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| host_of(client_id));
+        .unwrap_or_else(|| host_of(client_id).unwrap_or_default());
     Ok(clients::NewClient::public_app(name, document.redirect_uris))
-}
-
-fn host_of(url: &str) -> String {
-    Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Fetched documents, by client id.
@@ -246,11 +242,7 @@ impl ClientDocuments {
         let key = format!("client-document:{}", address_bucket(requester));
         let now = chrono::Utc::now();
         let database = |err: sea_orm::DbErr| MetadataError::Client(ClientError::Database(err));
-        accounts::count_attempt(db, &key, now)
-            .await
-            .map_err(database)?;
-        // Counted first, so concurrent lookups cannot all pass one check.
-        if let Some(minutes) = accounts::throttled_for(db, &key, MAX_FETCHES_PER_ADDRESS + 1, now)
+        if let Some(minutes) = accounts::ration(db, &key, MAX_FETCHES_PER_ADDRESS, now)
             .await
             .map_err(database)?
         {

@@ -115,12 +115,8 @@ fn accepted(metadata: Metadata) -> Result<NewClient, Refusal> {
 async fn register_inner(req: &Request, body: Body, state: &OAuthState) -> Response {
     let now = Utc::now();
     let key = format!("register:{}", address_bucket(&client_address(req, state)));
-    // Counted first, so that invalid attempts count too and concurrent ones
-    // cannot all pass one check.
-    if let Err(err) = accounts::count_attempt(&state.db, &key, now).await {
-        return server_error(err);
-    }
-    match accounts::throttled_for(&state.db, &key, MAX_REGISTRATIONS_PER_ADDRESS + 1, now).await {
+    // Every attempt counts, valid or not.
+    match accounts::ration(&state.db, &key, MAX_REGISTRATIONS_PER_ADDRESS, now).await {
         Ok(Some(minutes)) => {
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,

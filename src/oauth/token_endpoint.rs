@@ -225,16 +225,8 @@ fn requested_resource(
 ) -> Result<Option<Resource>, OAuthError> {
     form.get("resource")
         .map(|raw| {
-            Resource::from_identifier(raw, &state.public_url).ok_or_else(|| {
-                OAuthError::new(
-                    "invalid_target",
-                    format!(
-                        "resource must be {} (the HTTP API) or {} (the MCP endpoint)",
-                        Resource::Api.identifier(&state.public_url),
-                        Resource::Mcp.identifier(&state.public_url)
-                    ),
-                )
-            })
+            Resource::requested(raw, &state.public_url)
+                .map_err(|why| OAuthError::new("invalid_target", why))
         })
         .transpose()
 }

@@ -62,7 +62,7 @@ pub fn endpoint(
     let tool_operations = Route::new()
         .nest("/", spec::service(tool_apis))
         .around(|ep, req| async move { Ok(errors::render(ep.call(req).await, || None)) });
-    let mcp_server = mcp::endpoint(McpServer::new(catalog, tool_operations, public_url.clone()));
+    let mcp_server = mcp::endpoint(McpServer::new(catalog, tool_operations, public_url));
     let service = spec::service(apis);
     // poem-openapi's Swagger UI embeds its own 3.0 rendering of the spec;
     // show the finished 3.1 document instead, the one clients actually get.

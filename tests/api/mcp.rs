@@ -28,6 +28,21 @@ async fn rpc(app: &TestApp, token: Option<&str>, message: Value) -> reqwest::Res
     request.send().await.unwrap()
 }
 
+/// `tools/list`, as sent; for checking how it is answered.
+async fn list_tools(app: &TestApp, token: Option<&str>) -> reqwest::Response {
+    rpc(
+        app,
+        token,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    )
+    .await
+}
+
+/// The whole `tools/list` answer of a caller it is meant to succeed for.
+async fn listed_tools(app: &TestApp, token: Option<&str>) -> Value {
+    list_tools(app, token).await.json().await.unwrap()
+}
+
 async fn call(app: &TestApp, token: &str, tool: &str, arguments: Value) -> Value {
     let response = rpc(
         app,
@@ -43,12 +58,7 @@ async fn call(app: &TestApp, token: &str, tool: &str, arguments: Value) -> Value
 #[tokio::test]
 async fn an_unauthenticated_client_learns_where_and_how_to_sign_in() {
     let app = TestApp::spawn().await;
-    let response = rpc(
-        &app,
-        None,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-    )
-    .await;
+    let response = list_tools(&app, None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenge = response.headers()["www-authenticate"]
         .to_str()
@@ -94,12 +104,7 @@ async fn an_unauthenticated_client_learns_where_and_how_to_sign_in() {
 async fn each_door_takes_only_its_own_tokens() {
     let app = TestApp::spawn().await;
     let api_user = app.user("api@example.com").await;
-    let response = rpc(
-        &app,
-        Some(&api_user.token),
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-    )
-    .await;
+    let response = list_tools(&app, Some(&api_user.token)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenge = response.headers()["www-authenticate"]
         .to_str()
@@ -118,12 +123,7 @@ async fn each_door_takes_only_its_own_tokens() {
         problem["detail"].as_str().unwrap().contains("MCP endpoint"),
         "{problem}"
     );
-    let response = rpc(
-        &app,
-        Some(&mcp_user.token),
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-    )
-    .await;
+    let response = list_tools(&app, Some(&mcp_user.token)).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -142,15 +142,7 @@ async fn tools_are_the_gpt_actions_with_hints_from_the_policy_table() {
         json!({"listChanged": false})
     );
 
-    let listed: Value = rpc(
-        &app,
-        Some(&user.token),
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = listed_tools(&app, Some(&user.token)).await;
     let tools = listed["result"]["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     let gpt = app.get_json("/openapi/gpt-actions.json").await;
@@ -554,12 +546,7 @@ async fn a_client_metadata_document_identifies_the_app_on_the_consent_page() {
         .await
         .unwrap();
     let token = issued["access_token"].as_str().unwrap();
-    let listed = rpc(
-        &app,
-        Some(token),
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-    )
-    .await;
+    let listed = list_tools(&app, Some(token)).await;
     assert_eq!(listed.status(), StatusCode::OK);
     let api = app
         .client
@@ -879,15 +866,7 @@ async fn exported_tool_schemas_are_json_schema_2020_12() {
     let user = app
         .user_for("alice@example.com", "tasks:read", Resource::Mcp)
         .await;
-    let listed: Value = rpc(
-        &app,
-        Some(&user.token),
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = listed_tools(&app, Some(&user.token)).await;
     let openai = app.get_json("/tools/openai.json").await;
     let exported = json!({"mcp": listed["result"]["tools"], "openai": openai});
     let checked = python("check_schemas.py", vec![], Some(exported.to_string())).await;
@@ -900,15 +879,7 @@ async fn tool_arguments_are_the_openapi_parameters_and_request_bodies() {
     let user = app
         .user_for("alice@example.com", "tasks:read", Resource::Mcp)
         .await;
-    let listed: Value = rpc(
-        &app,
-        Some(&user.token),
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = listed_tools(&app, Some(&user.token)).await;
     let openai = app.get_json("/tools/openai.json").await;
     let document = app.get_json("/openapi/gpt-actions.json").await;
     let schemas = &document["components"]["schemas"];

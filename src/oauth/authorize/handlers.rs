@@ -22,6 +22,7 @@ use crate::{
         clients, consent, flows,
         pages::{self, FormContext},
     },
+    urls::host_of,
     users,
 };
 
@@ -54,15 +55,6 @@ async fn approve(state: &OAuthState, auth: &Authorization, user_id: Uuid) -> Res
     }
 }
 
-/// The host of a URL Errand has already checked (a redirect URI, a client
-/// metadata document's URL).
-fn host_of(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| url.to_owned())
-}
-
 async fn consent_page(
     req: &Request,
     state: &OAuthState,
@@ -82,9 +74,10 @@ async fn consent_page(
         Err(err) => return internal_error(err),
     };
     let scopes: Vec<Scope> = auth.scopes.iter().collect();
-    let redirect_host = host_of(&auth.redirect_uri);
-    let document_host =
-        (auth.client.origin == clients::Origin::MetadataDocument).then(|| host_of(&auth.client.id));
+    // Both URLs were checked before this page; the fallbacks never show.
+    let redirect_host = host_of(&auth.redirect_uri).unwrap_or_else(|| auth.redirect_uri.clone());
+    let document_host = (auth.client.origin == clients::Origin::MetadataDocument)
+        .then(|| host_of(&auth.client.id).unwrap_or_else(|| auth.client.id.clone()));
     pages::page_response(
         StatusCode::OK,
         &pages::Consent {

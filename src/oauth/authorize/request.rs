@@ -254,19 +254,9 @@ pub async fn validate(
     }
     auth.resource = match params.resource.as_deref() {
         None => Resource::Api,
-        Some(raw) => match Resource::from_identifier(raw, &state.public_url) {
-            Some(resource) => resource,
-            None => {
-                return Err(fail(
-                    &auth,
-                    "invalid_target",
-                    &format!(
-                        "resource must be {} (the HTTP API) or {} (the MCP endpoint)",
-                        Resource::Api.identifier(&state.public_url),
-                        Resource::Mcp.identifier(&state.public_url)
-                    ),
-                ));
-            }
+        Some(raw) => match Resource::requested(raw, &state.public_url) {
+            Ok(resource) => resource,
+            Err(why) => return Err(fail(&auth, "invalid_target", &why)),
         },
     };
     auth.scopes = match params
