@@ -21,6 +21,18 @@ pub struct DatabaseArgs {
     /// Largest number of pooled PostgreSQL connections (SQLite always uses one).
     #[arg(long, env = "ERRAND_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
+
+    /// The longest one PostgreSQL statement may run before the server
+    /// cancels it (`statement_timeout`). SQLite has no such limit; its
+    /// writers wait at most 10 s for the lock.
+    #[arg(long, env = "ERRAND_DATABASE_STATEMENT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub database_statement_timeout: std::time::Duration,
+
+    /// Apply pending migrations when `serve` starts. `false` where a
+    /// migration job applies them (`errand migrate`): `serve` then refuses
+    /// to start on a database that is behind.
+    #[arg(long, env = "ERRAND_MIGRATE_ON_START", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
 }
 
 impl DatabaseArgs {
@@ -33,6 +45,9 @@ impl DatabaseArgs {
         DatabaseSettings {
             url,
             max_connections: self.database_max_connections.max(1),
+            statement_timeout: Some(self.database_statement_timeout)
+                .filter(|timeout| !timeout.is_zero()),
+            migrate_on_start: self.migrate_on_start,
         }
     }
 }
@@ -41,7 +56,25 @@ impl DatabaseArgs {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    /// PostgreSQL's `statement_timeout` for every pooled connection.
+    pub statement_timeout: Option<std::time::Duration>,
+    /// Whether `serve` applies pending migrations (else it checks none are).
+    pub migrate_on_start: bool,
 }
+
+impl DatabaseSettings {
+    /// A database at `url` with the defaults `serve` uses.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+            migrate_on_start: true,
+        }
+    }
+}
+
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How the service is reached, which also decides who it says it is: the public
 /// URL is the token issuer and the `servers` entry of the OpenAPI documents, so
@@ -130,26 +163,139 @@ pub struct KafkaArgs {
     /// The topic events are published to (created if missing).
     #[arg(long, env = "ERRAND_KAFKA_TOPIC", default_value = DEFAULT_EVENTS_TOPIC)]
     pub kafka_topic: String,
+
+    /// How to reach the brokers: `plaintext`, `ssl`, `sasl_plaintext` or
+    /// `sasl_ssl` (managed clusters such as Azure Event Hubs or Confluent
+    /// Cloud: `sasl_ssl`).
+    #[arg(long, env = "ERRAND_KAFKA_SECURITY_PROTOCOL", value_enum, default_value_t = KafkaSecurityProtocol::Plaintext)]
+    pub kafka_security_protocol: KafkaSecurityProtocol,
+
+    /// SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    #[arg(long, env = "ERRAND_KAFKA_SASL_MECHANISM", default_value = "PLAIN", value_parser = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])]
+    pub kafka_sasl_mechanism: String,
+
+    /// SASL user name (Azure Event Hubs: `$ConnectionString`).
+    #[arg(long, env = "ERRAND_KAFKA_SASL_USERNAME")]
+    pub kafka_sasl_username: Option<String>,
+
+    /// SASL password (Azure Event Hubs: the namespace's connection string).
+    #[arg(long, env = "ERRAND_KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub kafka_sasl_password: Option<String>,
+
+    /// A PEM file of CA certificates to verify the brokers with, when they
+    /// are not signed by a CA the system trusts.
+    #[arg(long, env = "ERRAND_KAFKA_SSL_CA_LOCATION")]
+    pub kafka_ssl_ca_location: Option<PathBuf>,
+}
+
+/// How the Kafka clients connect (librdkafka's `security.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KafkaSecurityProtocol {
+    Plaintext,
+    Ssl,
+    #[value(name = "sasl_plaintext", alias = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    #[value(name = "sasl_ssl", alias = "SASL_SSL")]
+    SaslSsl,
+}
+
+impl KafkaSecurityProtocol {
+    fn property(self) -> &'static str {
+        match self {
+            Self::Plaintext => "plaintext",
+            Self::Ssl => "ssl",
+            Self::SaslPlaintext => "sasl_plaintext",
+            Self::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    fn uses_sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
 }
 
 impl KafkaArgs {
-    pub fn settings(&self) -> KafkaSettings {
-        KafkaSettings {
-            brokers: self
-                .kafka_brokers
-                .clone()
-                .filter(|brokers| !brokers.trim().is_empty()),
-            topic: self.kafka_topic.clone(),
+    pub fn settings(&self) -> Result<KafkaSettings, ConfigError> {
+        let protocol = self.kafka_security_protocol;
+        let mut security = Vec::new();
+        if protocol != KafkaSecurityProtocol::Plaintext {
+            security.push((
+                "security.protocol".to_owned(),
+                protocol.property().to_owned(),
+            ));
         }
+        if protocol.uses_sasl() {
+            let (Some(username), Some(password)) =
+                (&self.kafka_sasl_username, &self.kafka_sasl_password)
+            else {
+                return Err(ConfigError::Kafka(
+                    "ERRAND_KAFKA_SECURITY_PROTOCOL uses SASL: set ERRAND_KAFKA_SASL_USERNAME and ERRAND_KAFKA_SASL_PASSWORD",
+                ));
+            };
+            security.extend([
+                (
+                    "sasl.mechanism".to_owned(),
+                    self.kafka_sasl_mechanism.clone(),
+                ),
+                ("sasl.username".to_owned(), username.clone()),
+                ("sasl.password".to_owned(), password.clone()),
+            ]);
+        } else if self.kafka_sasl_username.is_some() || self.kafka_sasl_password.is_some() {
+            return Err(ConfigError::Kafka(
+                "SASL credentials are set but ERRAND_KAFKA_SECURITY_PROTOCOL is not sasl_ssl or sasl_plaintext",
+            ));
+        }
+        if let Some(ca) = &self.kafka_ssl_ca_location {
+            security.push(("ssl.ca.location".to_owned(), ca.display().to_string()));
+        }
+        let brokers = self
+            .kafka_brokers
+            .clone()
+            .filter(|brokers| !brokers.trim().is_empty());
+        if brokers.is_none() && !security.is_empty() {
+            return Err(ConfigError::Kafka(
+                "Kafka security settings need ERRAND_KAFKA_BROKERS (the embedded cluster takes none)",
+            ));
+        }
+        Ok(KafkaSettings {
+            brokers,
+            topic: self.kafka_topic.clone(),
+            security,
+        })
     }
 }
 
 /// The Kafka cluster and topic events go to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// Bootstrap servers; `None` for the embedded cluster.
     pub brokers: Option<String>,
     pub topic: String,
+    /// librdkafka properties for TLS and SASL, given to every client.
+    pub security: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The SASL password stays out of logs and panics.
+        let security: Vec<(&str, &str)> = self
+            .security
+            .iter()
+            .map(|(key, value)| {
+                let shown = if key == "sasl.password" {
+                    "<redacted>"
+                } else {
+                    value
+                };
+                (key.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("security", &security)
+            .finish()
+    }
 }
 
 impl Default for KafkaSettings {
@@ -157,6 +303,7 @@ impl Default for KafkaSettings {
         Self {
             brokers: None,
             topic: DEFAULT_EVENTS_TOPIC.to_owned(),
+            security: Vec::new(),
         }
     }
 }
@@ -236,6 +383,124 @@ impl Default for WebhookSettings {
     }
 }
 
+/// What a serving process does, so that the API and the workers scale
+/// apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Role {
+    /// The HTTP API only.
+    Api,
+    /// The outbox relay, reminder scheduler and webhook intake and
+    /// dispatcher only; HTTP answers health checks and metrics.
+    Worker,
+    /// Both.
+    #[default]
+    All,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Self::Api | Self::All)
+    }
+
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Self::Worker | Self::All)
+    }
+}
+
+/// A request rate: so many requests per period, as a token bucket holding
+/// that many (so a quiet caller may spend them in a burst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub per: std::time::Duration,
+}
+
+impl Rate {
+    /// `120/min`, `10/s`, `5000/h` (also `sec`, `second`, `m`, `minute`,
+    /// `hour`); `off` or `0` is no limit (`None`).
+    pub fn parse(name: &'static str, raw: &str) -> Result<Option<Self>, ConfigError> {
+        let invalid = || ConfigError::Rate {
+            name,
+            value: raw.to_owned(),
+        };
+        let raw = raw.trim();
+        if raw.eq_ignore_ascii_case("off") || raw == "0" {
+            return Ok(None);
+        }
+        let (count, unit) = raw.split_once('/').ok_or_else(invalid)?;
+        let requests: u32 = count.trim().parse().map_err(|_| invalid())?;
+        let seconds = match unit.trim().to_ascii_lowercase().as_str() {
+            "s" | "sec" | "second" => 1,
+            "m" | "min" | "minute" => 60,
+            "h" | "hour" => 3600,
+            _ => return Err(invalid()),
+        };
+        if requests == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            requests,
+            per: std::time::Duration::from_secs(seconds),
+        }))
+    }
+}
+
+/// How much traffic one caller may send.
+#[derive(Debug, Clone, Args)]
+pub struct RateLimitArgs {
+    /// Requests one user may make (all their clients together), e.g.
+    /// `120/min`; `off` for no limit.
+    #[arg(long, env = "ERRAND_RATE_LIMIT_USER", default_value = "120/min")]
+    pub rate_limit_user: String,
+
+    /// Requests one OAuth client may make (all its users together), e.g.
+    /// `1200/min`; `off` for no limit.
+    #[arg(long, env = "ERRAND_RATE_LIMIT_CLIENT", default_value = "1200/min")]
+    pub rate_limit_client: String,
+}
+
+impl RateLimitArgs {
+    pub fn settings(&self) -> Result<RateLimitSettings, ConfigError> {
+        Ok(RateLimitSettings {
+            per_user: Rate::parse("ERRAND_RATE_LIMIT_USER", &self.rate_limit_user)?,
+            per_client: Rate::parse("ERRAND_RATE_LIMIT_CLIENT", &self.rate_limit_client)?,
+        })
+    }
+}
+
+/// The rate limits of authenticated callers; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimitSettings {
+    pub per_user: Option<Rate>,
+    pub per_client: Option<Rate>,
+}
+
+/// The default request timeout: well under the 45 s after which ChatGPT
+/// gives up on an action.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How the HTTP server treats each request.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// A request still running after this long is abandoned with a 503.
+    pub request_timeout: std::time::Duration,
+    pub rate_limits: RateLimitSettings,
+    /// Whether `/metrics` is served with the API (not when it has a
+    /// listener of its own).
+    pub metrics_on_main: bool,
+}
+
+impl Default for HttpSettings {
+    /// What tests and embedders get: no rate limits unless they ask.
+    fn default() -> Self {
+        Self {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            rate_limits: RateLimitSettings::default(),
+            metrics_on_main: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum LogFormat {
     #[default]
@@ -299,6 +564,10 @@ impl std::fmt::Display for PublicUrl {
 pub enum ConfigError {
     #[error("ERRAND_PUBLIC_URL `{value}` is not usable: {why}")]
     PublicUrl { value: String, why: String },
+    #[error("{0}")]
+    Kafka(&'static str),
+    #[error("{name} `{value}` is not a rate such as 120/min, 10/s or 5000/h, or `off`")]
+    Rate { name: &'static str, value: String },
 }
 
 #[cfg(test)]
@@ -310,6 +579,82 @@ mod tests {
         let url = PublicUrl::parse("https://errand.example.com/").unwrap();
         assert_eq!(url.as_str(), "https://errand.example.com");
         assert_eq!(url.join("/v1/me"), "https://errand.example.com/v1/me");
+    }
+
+    #[test]
+    fn rates_parse_from_what_operators_write() {
+        let rate = Rate::parse("X", "120/min").unwrap().unwrap();
+        assert_eq!((rate.requests, rate.per.as_secs()), (120, 60));
+        let rate = Rate::parse("X", " 10 / s ").unwrap().unwrap();
+        assert_eq!((rate.requests, rate.per.as_secs()), (10, 1));
+        assert_eq!(
+            Rate::parse("X", "5000/hour")
+                .unwrap()
+                .unwrap()
+                .per
+                .as_secs(),
+            3600
+        );
+        assert_eq!(Rate::parse("X", "off").unwrap(), None);
+        assert_eq!(Rate::parse("X", "0").unwrap(), None);
+        for bad in ["", "120", "120/day", "-1/s", "many/min", "1.5/s"] {
+            let err = Rate::parse("ERRAND_RATE_LIMIT_USER", bad).unwrap_err();
+            assert!(
+                err.to_string().contains("ERRAND_RATE_LIMIT_USER"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn kafka_security_needs_credentials_and_brokers() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            kafka: KafkaArgs,
+        }
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("errand").chain(args.iter().copied()))
+                .unwrap()
+                .kafka
+                .settings()
+        };
+        let settings = parse(&[
+            "--kafka-brokers=ns.example.net:9093",
+            "--kafka-security-protocol=sasl_ssl",
+            "--kafka-sasl-username=$ConnectionString",
+            "--kafka-sasl-password=Endpoint=sb://secret",
+        ])
+        .unwrap();
+        assert!(
+            settings
+                .security
+                .contains(&("security.protocol".into(), "sasl_ssl".into()))
+        );
+        assert!(
+            settings
+                .security
+                .contains(&("sasl.mechanism".into(), "PLAIN".into()))
+        );
+        assert!(!format!("{settings:?}").contains("sb://secret"));
+        assert!(
+            parse(&[
+                "--kafka-brokers=b:9093",
+                "--kafka-security-protocol=SASL_SSL"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "--kafka-brokers=b:9093",
+                "--kafka-sasl-username=u",
+                "--kafka-sasl-password=p"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["--kafka-security-protocol=ssl"]).is_err());
+        assert!(parse(&[]).unwrap().security.is_empty());
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum BrokerError {
 pub struct Broker {
     bootstrap: String,
     topic: String,
+    /// TLS and SASL properties of a configured cluster.
+    security: Vec<(String, String)>,
     embedded: Option<Embedded>,
 }
 
@@ -48,6 +50,7 @@ impl Broker {
                 Ok(Self {
                     bootstrap: brokers.clone(),
                     topic: settings.topic.clone(),
+                    security: settings.security.clone(),
                     embedded: None,
                 })
             }
@@ -61,6 +64,7 @@ impl Broker {
                 Ok(Self {
                     bootstrap,
                     topic: settings.topic.clone(),
+                    security: Vec::new(),
                     embedded: Some(embedded),
                 })
             }
@@ -85,16 +89,13 @@ impl Broker {
         if self.is_embedded() {
             return Ok(());
         }
-        ensure_topic(&self.bootstrap, &self.topic).await
+        ensure_topic_on(self.config(), &self.topic).await
     }
 
-    /// Settings every client shares.
-    fn config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("client.id", "errand");
-        config
+    /// Settings every client shares: where the cluster is and how to
+    /// reach it.
+    pub fn config(&self) -> ClientConfig {
+        connection(&self.bootstrap, &self.security)
     }
 
     /// The relay's producer: idempotent (no duplicates or reordering from
@@ -136,15 +137,29 @@ impl Broker {
     }
 }
 
-/// Creates `topic` on the cluster at `bootstrap` unless it exists. A real
-/// cluster's operators may have created it already, with their own
-/// partitions and replication.
-pub async fn ensure_topic(bootstrap: &str, topic: &str) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+fn connection(bootstrap: &str, security: &[(String, String)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
-        .set("client.id", "errand")
-        .set("allow.auto.create.topics", "false")
-        .create()?;
+        .set("client.id", "errand");
+    for (key, value) in security {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Creates `topic` on the plaintext cluster at `bootstrap` unless it
+/// exists (for tests and tools; the relay uses its broker's settings).
+pub async fn ensure_topic(bootstrap: &str, topic: &str) -> Result<(), KafkaError> {
+    ensure_topic_on(connection(bootstrap, &[]), topic).await
+}
+
+/// Creates `topic` on the cluster `config` reaches unless it exists. A
+/// real cluster's operators may have created it already, with their own
+/// partitions and replication.
+pub async fn ensure_topic_on(mut config: ClientConfig, topic: &str) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> =
+        config.set("allow.auto.create.topics", "false").create()?;
     // Look first: some clusters (and the embedded one, reached from another
     // process) do not offer topic creation to clients at all.
     let admin = std::sync::Arc::new(admin);
