@@ -48,7 +48,7 @@ fresh_db() { # name -> url
 start() { # binary db-url topic [workers]
     "$1" migrate --database-url "$2" 2>/dev/null
     ERRAND_KAFKA_BROKERS="$BROKERS" ERRAND_KAFKA_TOPIC="$3" ERRAND_LOG=warn \
-        ERRAND_WORKERS="${4:-true}" "$1" serve --database-url "$2" --listen "127.0.0.1:$PORT" >"$WORK/errand.log" 2>&1 &
+        ERRAND_ROLE="${4:-all}" "$1" serve --database-url "$2" --listen "127.0.0.1:$PORT" >"$WORK/errand.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
     : >"$WORK/tokens"
@@ -82,14 +82,14 @@ done
 
 if [[ -n "${BEFORE:-}" ]]; then
     # before: the build without the outbox. api: this build serving the API
-    # only (ERRAND_WORKERS=false), the outbox written and nothing relayed, as
+    # only (ERRAND_ROLE=api), the outbox written and nothing relayed, as
     # an API replica beside separate workers. after: this build with its
     # relay publishing to the broker, all on the same two cores.
     echo "==> createTask with the outbox against before it ($ROUNDS rounds each, alternating)"
     for round in $(seq 1 "$ROUNDS"); do
         for side in before api after; do
             bin="$ERRAND"; [[ $side == before ]] && bin="$BEFORE"
-            workers=true; [[ $side == api ]] && workers=false
+            workers=all; [[ $side == api ]] && workers=api
             start "$bin" "$(fresh_db "errand_bench_$side")" "errand.bench.$side.$RANDOM" "$workers"
             wrk -t2 -c"$CONNECTIONS" -d3s -s bench/create.lua "http://127.0.0.1:$PORT" >/dev/null
             wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/create.lua \

@@ -66,8 +66,8 @@ async fn main() -> Result<(), Failure> {
         let mut url = url::Url::parse(&args.admin_url)?;
         url.set_path(&format!("/{name}"));
         let database = db::connect_and_migrate(&DatabaseSettings {
-            url: url.to_string(),
             max_connections: 4,
+            ..DatabaseSettings::new(url.to_string())
         })
         .await?;
 
@@ -92,10 +92,15 @@ async fn main() -> Result<(), Failure> {
         let broker = Broker::start(&KafkaSettings {
             brokers: Some(args.brokers.clone()),
             topic: format!("errand.bench.{}", Uuid::new_v4().simple()),
+            ..KafkaSettings::default()
         })
         .await?;
         broker.ensure_topic().await?;
-        let relay = Relay::new(database.clone(), &broker)?;
+        let relay = Relay::new(
+            database.clone(),
+            &broker,
+            std::sync::Arc::new(errand::metrics::Metrics::new()),
+        )?;
         let started = Instant::now();
         let published = relay.drain().await?;
         let seconds = started.elapsed().as_secs_f64();

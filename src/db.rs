@@ -19,6 +19,10 @@ pub enum DbSetupError {
     Connect(#[source] DbErr),
     #[error("could not apply database migrations")]
     Migrate(#[source] DbErr),
+    #[error(
+        "{0} database migration(s) are pending and ERRAND_MIGRATE_ON_START is false: run `errand migrate` (the migration Job) first"
+    )]
+    Pending(usize),
 }
 
 /// Opens a pool. SQLite files are created if missing and run in WAL mode with a
@@ -48,6 +52,14 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             // connection idle long enough for a proxy or firewall to have
             // dropped it is worth checking.
             .test_before_acquire_if_idle_for(Duration::from_secs(30));
+        if let Some(timeout) = settings.statement_timeout {
+            // A runaway query is cancelled by the server instead of holding
+            // a connection (and the request) past the request timeout.
+            let millis = timeout.as_millis().to_string();
+            options.map_sqlx_postgres_opts(move |opts| {
+                opts.options([("statement_timeout", millis.as_str())])
+            });
+        }
     }
     Database::connect(options)
         .await
@@ -69,17 +81,53 @@ fn normalise_url(url: &str) -> Result<String, DbSetupError> {
     Err(DbSetupError::UnsupportedUrl)
 }
 
-/// Applies every pending migration.
+/// Any number that no other lock of ours uses: "errand" in ASCII.
+const MIGRATION_LOCK: i64 = 0x6572_7261_6e64;
+
+/// Applies every pending migration. On PostgreSQL under an advisory lock
+/// held by a transaction of its own for the whole run, so that replicas
+/// starting together, or a migration job beside them, migrate one at a
+/// time (the others then find nothing pending).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
-    Migrator::up(db, None).await.map_err(DbSetupError::Migrate)
+    // The lock's transaction holds a connection: a pool of one would leave
+    // none for the migrations.
+    if db.get_database_backend() != DbBackend::Postgres || pool_state(db).2 < 2 {
+        return Migrator::up(db, None).await.map_err(DbSetupError::Migrate);
+    }
+    let lock = db.begin().await.map_err(DbSetupError::Migrate)?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await
+        .map_err(DbSetupError::Migrate)?;
+    let migrated = Migrator::up(db, None).await.map_err(DbSetupError::Migrate);
+    lock.commit().await.map_err(DbSetupError::Migrate)?;
+    migrated
 }
 
-/// Connects and migrates: what `serve` and the tests do at start.
+/// Connects and migrates: what the commands and the tests do at start.
 pub async fn connect_and_migrate(
     settings: &DatabaseSettings,
 ) -> Result<DatabaseConnection, DbSetupError> {
     let db = connect(settings).await?;
     migrate(&db).await?;
+    Ok(db)
+}
+
+/// What `serve` does at start: migrates, or, where migrations are applied
+/// by a job of their own (`migrate_on_start` false), refuses a database
+/// whose schema is behind this build rather than serving on it.
+pub async fn connect_for_serving(
+    settings: &DatabaseSettings,
+) -> Result<DatabaseConnection, DbSetupError> {
+    if settings.migrate_on_start {
+        return connect_and_migrate(settings).await;
+    }
+    let db = connect(settings).await?;
+    let pending = Migrator::get_pending_migrations(&db)
+        .await
+        .map_err(DbSetupError::Migrate)?;
+    if !pending.is_empty() {
+        return Err(DbSetupError::Pending(pending.len()));
+    }
     Ok(db)
 }
 
@@ -183,6 +231,19 @@ impl Wakeups {
         if listener.recv().await.is_err() {
             self.listener = None;
         }
+    }
+}
+
+/// The pool's connections now: (open, idle, largest size), for metrics.
+pub fn pool_state(db: &DatabaseConnection) -> (u32, u32, u32) {
+    fn state<D: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<D>) -> (u32, u32, u32) {
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+        (pool.size(), idle, pool.options().get_max_connections())
+    }
+    match db.get_database_backend() {
+        DbBackend::Postgres => state(db.get_postgres_connection_pool()),
+        DbBackend::Sqlite => state(db.get_sqlite_connection_pool()),
+        _ => (0, 0, 0),
     }
 }
 

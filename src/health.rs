@@ -1,19 +1,83 @@
 //! The service's own endpoints, for operators and for anyone landing on the
 //! root: `/` links to the documents, `/healthz` says the process is up,
-//! `/readyz` that it can reach the database. Not in the GPT Actions document.
+//! `/readyz` that it can reach the database and is not shutting down,
+//! `/metrics` what Prometheus scrapes. Not in the GPT Actions document.
 
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use crate::{
     db,
-    problem::Problem,
+    metrics::Metrics,
+    problem::{Problem, ProblemKind},
     site,
     web::{ApiTag, Json},
 };
 
 pub struct HealthApi {
     pub db: DatabaseConnection,
+    pub draining: Draining,
+}
+
+/// Set when the process has been asked to stop: readiness then fails, so
+/// load balancers send new requests elsewhere while in-flight ones finish.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// `/metrics`: the exposition, with the outbox backlog read now.
+pub fn metrics_endpoint(
+    metrics: Arc<Metrics>,
+    db: DatabaseConnection,
+) -> impl poem::Endpoint<Output = poem::Response> {
+    poem::endpoint::make(move |_| {
+        let (metrics, db) = (metrics.clone(), db.clone());
+        async move {
+            let outbox = match crate::events::relay::backlog(&db).await {
+                Ok(backlog) => Some(backlog),
+                Err(err) => {
+                    tracing::warn!(error = %err, "metrics: cannot read the outbox backlog");
+                    None
+                }
+            };
+            match metrics.render(outbox, &db) {
+                Ok(text) => poem::Response::builder()
+                    .content_type(crate::metrics::CONTENT_TYPE)
+                    .body(text),
+                Err(_) => poem::Response::builder()
+                    .status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+                    .finish(),
+            }
+        }
+    })
+}
+
+/// Whether this process should be sent requests: not draining, and the
+/// database answers.
+pub async fn readiness(db: &DatabaseConnection, draining: &Draining) -> Result<(), Problem> {
+    if draining.is_draining() {
+        return Err(Problem::new(
+            ProblemKind::Unavailable,
+            "This instance is shutting down; send requests to another.",
+        ));
+    }
+    db::ping(db)
+        .await
+        .map_err(|err| Problem::unavailable("The database is unreachable.", err))
 }
 
 #[derive(Debug, Object, serde::Serialize)]
@@ -86,7 +150,8 @@ impl HealthApi {
 
     /// Readiness
     ///
-    /// Answers 200 when the database is reachable, 503 otherwise.
+    /// Answers 200 when the database is reachable, 503 when it is not or
+    /// when the instance is shutting down.
     #[oai(
         path = "/readyz",
         method = "get",
@@ -94,9 +159,7 @@ impl HealthApi {
         tag = "ApiTag::Service"
     )]
     async fn readyz(&self) -> Result<HealthResponse, Problem> {
-        db::ping(&self.db)
-            .await
-            .map_err(|err| Problem::unavailable("The database is unreachable.", err))?;
+        readiness(&self.db, &self.draining).await?;
         Ok(ok())
     }
 }

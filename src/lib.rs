@@ -8,13 +8,16 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod jobs;
 pub mod mcp;
+pub mod metrics;
 pub mod oauth;
 pub mod operations;
 pub mod outbound;
 pub mod patch;
 pub mod problem;
+pub mod rate_limit;
 pub mod reminders;
 pub mod secrets;
 pub mod server;
@@ -41,10 +44,15 @@ use crate::{
         oidc::{OidcError, OidcVerifier},
         revocation,
     },
-    config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl, WebhookSettings},
+    config::{
+        AuthSettings, DatabaseSettings, HttpSettings, KafkaSettings, PublicUrl, WebhookSettings,
+    },
     db::DbSetupError,
     events::{Broker, Source, kafka::BrokerError, relay::Relay},
+    health::Draining,
+    idempotency::Idempotency,
     jobs::{Jobs, Woken},
+    metrics::Metrics,
     oauth::{OAuthState, client_metadata::ClientDocuments},
     outbound::GuardPolicy,
     spec::SpecError,
@@ -76,6 +84,13 @@ pub struct App {
     /// How webhook URLs are checked and deliveries made; strict unless the
     /// operator loosened it (set before starting the endpoint and jobs).
     pub webhooks: WebhookSettings,
+    /// Request timeout, rate limits, where metrics are served (set before
+    /// building the endpoint).
+    pub http: HttpSettings,
+    /// This app's metrics, recorded by the server and the jobs.
+    pub metrics: Arc<Metrics>,
+    /// Set on SIGTERM: readiness fails while requests drain.
+    pub draining: Draining,
     csrf_key: [u8; 32],
 }
 
@@ -147,7 +162,7 @@ impl App {
         public_url: PublicUrl,
         settings: &AuthSettings,
     ) -> Result<Self, StartError> {
-        let db = db::connect_and_migrate(database).await?;
+        let db = db::connect_for_serving(database).await?;
         let keys = KeyRing::load(&db, settings.signing_key_file.as_deref()).await?;
         let tokens = TokenService::new(keys, &public_url);
         let external = settings.oidc.as_ref().map(OidcVerifier::new).transpose()?;
@@ -166,6 +181,9 @@ impl App {
             public_url,
             settings: settings.clone(),
             webhooks: WebhookSettings::default(),
+            http: HttpSettings::default(),
+            metrics: Arc::new(Metrics::new()),
+            draining: Draining::default(),
             csrf_key,
         })
     }
@@ -201,15 +219,21 @@ impl App {
         let db = self.db.clone();
         jobs.spawn("outbox announcer", |stop| events::relay::announce(db, stop));
         if settings.workers {
-            let relay = Relay::new(self.db.clone(), &broker)?;
+            let relay = Relay::new(self.db.clone(), &broker, self.metrics.clone())?;
             jobs.spawn("outbox relay", |stop| events::relay::run(relay, stop));
             let (db, source) = (self.db.clone(), Source::new(&self.public_url));
+            let metrics = self.metrics.clone();
             jobs.spawn("reminder scheduler", |stop| {
-                reminders::scheduler::run(db, source, stop)
+                reminders::scheduler::run(db, source, metrics, stop)
             });
             let key = SealingKey::load(&self.db, self.webhooks.secret_key.as_deref()).await?;
-            let dispatcher = Dispatcher::new(self.db.clone(), key, self.webhooks.clone())
-                .map_err(StartError::WebhookClient)?;
+            let dispatcher = Dispatcher::new(
+                self.db.clone(),
+                key,
+                self.webhooks.clone(),
+                self.metrics.clone(),
+            )
+            .map_err(StartError::WebhookClient)?;
             jobs.spawn("webhook dispatcher", |stop| {
                 webhooks::dispatch::run(dispatcher, stop)
             });
@@ -258,12 +282,45 @@ impl App {
 
     /// The HTTP application.
     pub fn endpoint(&self) -> Result<impl Endpoint<Output = Response> + use<>, StartError> {
+        let apis = || operations::apis(&self.db, &self.public_url, &self.webhooks, &self.draining);
+        let serving = server::Serving {
+            http: self.http.clone(),
+            metrics: self.metrics.clone(),
+            callers: server::Callers {
+                db: self.db.clone(),
+                authenticator: self.authenticator.clone(),
+                rate_limits: self.http.rate_limits,
+                idempotency: Idempotency::new(
+                    self.db.clone(),
+                    self.webhooks.secret_key.clone(),
+                    self.http.request_timeout,
+                ),
+                metrics: self.metrics.clone(),
+            },
+            db: self.db.clone(),
+        };
         Ok(server::endpoint(
-            operations::apis(&self.db, &self.public_url, &self.webhooks),
-            operations::apis(&self.db, &self.public_url, &self.webhooks),
+            apis(),
+            apis(),
             &self.public_url,
             self.authenticator.clone(),
             self.oauth_state()?,
+            serving,
         )?)
+    }
+
+    /// What a worker-only process serves: health checks, and the metrics
+    /// unless they have a listener of their own.
+    pub fn worker_endpoint(&self) -> impl Endpoint<Output = Response> + use<> {
+        server::worker_endpoint(
+            self.db.clone(),
+            self.draining.clone(),
+            self.http.metrics_on_main.then(|| self.metrics.clone()),
+        )
+    }
+
+    /// The metrics alone, for a listener of their own.
+    pub fn metrics_endpoint(&self) -> impl Endpoint<Output = Response> + use<> {
+        server::metrics_endpoint(self.metrics.clone(), self.db.clone())
     }
 }

@@ -7,8 +7,8 @@ use errand::{
     App, BackgroundSettings,
     auth::{KeyRing, Resource, ScopeSet, grants},
     config::{
-        AddressArgs, AuthSettings, DatabaseArgs, KafkaArgs, LogArgs, OidcArgs, OidcSettings,
-        PublicUrl, SigningArgs, WebhookArgs,
+        AddressArgs, AuthSettings, DatabaseArgs, HttpSettings, KafkaArgs, LogArgs, OidcArgs,
+        OidcSettings, PublicUrl, RateLimitArgs, Role, SigningArgs, WebhookArgs,
     },
     db,
     oauth::clients::{self, GrantType, NewClient},
@@ -33,6 +33,10 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start; boxing would only move the bytes"
+)]
 enum Command {
     /// Run the HTTP service (applies pending migrations first).
     Serve(ServeArgs),
@@ -155,11 +159,26 @@ struct ServeArgs {
     kafka: KafkaArgs,
     #[command(flatten)]
     webhooks: WebhookArgs,
-    /// Run the workers (outbox relay, reminder scheduler, webhook intake and
-    /// dispatcher) in this process. `false` for a process that only serves
-    /// the API while other processes do that work.
-    #[arg(long, env = "ERRAND_WORKERS", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
-    workers: bool,
+    /// What this process does: `api` (the HTTP API), `worker` (outbox
+    /// relay, reminder scheduler, webhook intake and dispatcher; HTTP
+    /// answers only health checks and metrics) or `all` (both).
+    #[arg(long, env = "ERRAND_ROLE", value_enum, default_value_t = Role::All)]
+    role: Role,
+    #[command(flatten)]
+    rate_limits: RateLimitArgs,
+    /// A request still running after this long is abandoned with a 503
+    /// (ChatGPT gives up on an action after 45 s).
+    #[arg(long, env = "ERRAND_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// Serve Prometheus metrics at /metrics on this address instead of on
+    /// the main listener (e.g. `0.0.0.0:9090`, kept off the public gateway).
+    #[arg(long, env = "ERRAND_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// After SIGTERM, how long readiness reports 503 while requests are
+    /// still accepted, so load balancers stop sending new ones before the
+    /// listener closes (5s on Kubernetes).
+    #[arg(long, env = "ERRAND_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    drain_delay: Duration,
     /// Behind a trusted reverse proxy: take the client address for sign-in
     /// throttling from the last X-Forwarded-For entry.
     #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR", value_parser = clap::builder::BoolishValueParser::new())]
@@ -282,11 +301,18 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let public_url = args.address.public_url()?;
-    let acceptor = poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind(
-        args.address.listen,
-    ))
-    .await
-    .map_err(|e| format!("cannot listen on {}: {e}", args.address.listen))?;
+    let kafka = args.kafka.settings()?;
+    let rate_limits = args.rate_limits.settings()?;
+    let bind = |address: std::net::SocketAddr| async move {
+        poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind(address))
+            .await
+            .map_err(|e| format!("cannot listen on {address}: {e}"))
+    };
+    let acceptor = bind(args.address.listen).await?;
+    let metrics_acceptor = match args.metrics_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
     let settings = AuthSettings {
         signing_key_file: args.signing.signing_key_file.clone(),
         oidc: args
@@ -299,28 +325,69 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     };
     let mut app = App::start(&args.database.settings(), public_url, &settings).await?;
     app.webhooks = args.webhooks.settings();
-    tracing::info!(public_url = %app.public_url, "errand ready");
+    app.http = HttpSettings {
+        request_timeout: args.request_timeout,
+        rate_limits,
+        metrics_on_main: metrics_acceptor.is_none(),
+    };
+    tracing::info!(public_url = %app.public_url, role = ?args.role, "errand ready");
     let background = app
         .start_background(&BackgroundSettings {
-            kafka: args.kafka.settings(),
-            workers: args.workers,
+            kafka,
+            workers: args.role.runs_workers(),
         })
         .await?;
-    let served = server::serve(
-        acceptor,
-        app.endpoint()?,
-        server::shutdown_signal(),
-        args.shutdown_grace,
-    )
-    .await;
+    // SIGTERM: readiness fails at once; the listener closes after the
+    // drain delay; in-flight requests then get the shutdown grace.
+    let (draining, drain_delay) = (app.draining.clone(), args.drain_delay);
+    let (stopped, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        server::shutdown_signal().await;
+        draining.start();
+        tokio::time::sleep(drain_delay).await;
+        let _ = stopped.send(true);
+    };
+    let metrics_server = metrics_acceptor.map(|acceptor| {
+        let endpoint = app.metrics_endpoint();
+        let mut stopping = stopping.clone();
+        let grace = args.shutdown_grace;
+        tokio::spawn(async move {
+            server::serve(
+                acceptor,
+                endpoint,
+                async move {
+                    let _ = stopping.wait_for(|stopped| *stopped).await;
+                },
+                grace,
+            )
+            .await
+        })
+    });
+    let served = if args.role.serves_api() {
+        server::serve(acceptor, app.endpoint()?, shutdown, args.shutdown_grace).await
+    } else {
+        server::serve(
+            acceptor,
+            app.worker_endpoint(),
+            shutdown,
+            args.shutdown_grace,
+        )
+        .await
+    };
     // Requests have finished: let the relay publish what they wrote.
     background.shutdown(BACKGROUND_STOP_GRACE).await;
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     served?;
     Ok(())
 }
 
 async fn migrate(args: DatabaseOnly) -> Result<(), Failure> {
-    db::connect_and_migrate(&args.database.settings()).await?;
+    let mut settings = args.database.settings();
+    // A migration may rightly run long (building an index on a big table).
+    settings.statement_timeout = None;
+    db::connect_and_migrate(&settings).await?;
     tracing::info!("migrations applied");
     Ok(())
 }

@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     config::{PublicUrl, WebhookSettings},
     events::Source,
-    health::HealthApi,
+    health::{Draining, HealthApi},
     reminders::RemindersApi,
     tasks::TasksApi,
     users::api::AccountApi,
@@ -18,7 +18,12 @@ use crate::{
 pub type Apis = (TasksApi, RemindersApi, WebhooksApi, AccountApi, HealthApi);
 
 /// The operations bound to their state.
-pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl, webhooks: &WebhookSettings) -> Apis {
+pub fn apis(
+    db: &DatabaseConnection,
+    public_url: &PublicUrl,
+    webhooks: &WebhookSettings,
+    draining: &Draining,
+) -> Apis {
     (
         TasksApi {
             db: db.clone(),
@@ -36,7 +41,10 @@ pub fn apis(db: &DatabaseConnection, public_url: &PublicUrl, webhooks: &WebhookS
             key: Default::default(),
         },
         AccountApi { db: db.clone() },
-        HealthApi { db: db.clone() },
+        HealthApi {
+            db: db.clone(),
+            draining: draining.clone(),
+        },
     )
 }
 
@@ -47,5 +55,6 @@ pub fn detached(public_url: &PublicUrl) -> Apis {
         &DatabaseConnection::default(),
         public_url,
         &WebhookSettings::default(),
+        &Draining::default(),
     )
 }

@@ -35,10 +35,16 @@ pub enum ProblemKind {
     Conflict,
     Internal,
     Unavailable,
+    UriTooLong,
+    HeadersTooLarge,
+    RateLimited,
+    IdempotencyKeyReused,
+    RequestInProgress,
+    TimedOut,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 11] = [
+    pub const ALL: [ProblemKind; 17] = [
         Self::InvalidRequest,
         Self::MalformedJson,
         Self::Unauthorized,
@@ -50,6 +56,12 @@ impl ProblemKind {
         Self::Conflict,
         Self::Internal,
         Self::Unavailable,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
+        Self::RateLimited,
+        Self::IdempotencyKeyReused,
+        Self::RequestInProgress,
+        Self::TimedOut,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -65,6 +77,12 @@ impl ProblemKind {
             Self::Conflict => "conflict",
             Self::Internal => "internal-error",
             Self::Unavailable => "unavailable",
+            Self::UriTooLong => "uri-too-long",
+            Self::HeadersTooLarge => "headers-too-large",
+            Self::RateLimited => "rate-limited",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::RequestInProgress => "request-in-progress",
+            Self::TimedOut => "timed-out",
         }
     }
 
@@ -77,9 +95,13 @@ impl ProblemKind {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Conflict | Self::RequestInProgress => StatusCode::CONFLICT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -96,6 +118,12 @@ impl ProblemKind {
             Self::Conflict => "The request conflicts with the current state",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",
+            Self::UriTooLong => "The request URL is too long",
+            Self::HeadersTooLarge => "The request headers are too large",
+            Self::RateLimited => "Too many requests",
+            Self::IdempotencyKeyReused => "The idempotency key was used for a different request",
+            Self::RequestInProgress => "A request with this idempotency key is in progress",
+            Self::TimedOut => "The request took too long",
         }
     }
 
@@ -143,6 +171,33 @@ impl ProblemKind {
                  disclosed; retrying later may succeed."
             }
             Self::Unavailable => "A dependency of the server is unreachable. Retry later.",
+            Self::UriTooLong => {
+                "The URL (path and query) is longer than the server accepts. Shorten the \
+                 query, for example a search text."
+            }
+            Self::HeadersTooLarge => {
+                "The request's headers together are larger than the server accepts. Send \
+                 fewer or shorter headers."
+            }
+            Self::RateLimited => {
+                "The caller sent more requests than its rate limit allows. Wait the number \
+                 of seconds in `Retry-After` before the next request; the `RateLimit` and \
+                 `RateLimit-Policy` headers say how much of the limit is left."
+            }
+            Self::IdempotencyKeyReused => {
+                "An earlier request used the same `Idempotency-Key` with a different method, \
+                 path or body. Use a new key for a new request; repeat a request only with \
+                 exactly its first body."
+            }
+            Self::RequestInProgress => {
+                "The first request with this `Idempotency-Key` is still being handled. Retry \
+                 after `Retry-After` seconds to receive its result."
+            }
+            Self::TimedOut => {
+                "The server did not finish the request in time and abandoned it; nothing it \
+                 had not committed was kept. Retry later, with the same `Idempotency-Key` if \
+                 you sent one."
+            }
         }
     }
 
@@ -201,8 +256,9 @@ pub struct Problem {
     kind: ProblemKind,
     detail: String,
     errors: Vec<FieldIssue>,
-    www_authenticate: Option<String>,
-    allow: Option<String>,
+    /// Headers the answer carries: `WWW-Authenticate`, `Allow`,
+    /// `Retry-After`, the rate limit's.
+    headers: Vec<(header::HeaderName, String)>,
     source: Option<BoxedSource>,
 }
 
@@ -226,8 +282,7 @@ impl Problem {
             kind,
             detail: detail.into(),
             errors: Vec::new(),
-            www_authenticate: None,
-            allow: None,
+            headers: Vec::new(),
             source: None,
         }
     }
@@ -272,7 +327,7 @@ impl Problem {
             "Bearer realm=\"errand\"".to_owned()
         };
         Self {
-            www_authenticate: Some(challenge),
+            headers: vec![(header::WWW_AUTHENTICATE, challenge)],
             ..Self::new(ProblemKind::Unauthorized, detail)
         }
     }
@@ -280,7 +335,11 @@ impl Problem {
     /// Adds auth-params to the `WWW-Authenticate` challenge (the MCP endpoint
     /// adds `resource_metadata` and `scope`, RFC 9728 §5.1).
     pub fn challenge_params(mut self, params: &str) -> Self {
-        if let Some(challenge) = self.www_authenticate.as_mut() {
+        if let Some((_, challenge)) = self
+            .headers
+            .iter_mut()
+            .find(|(name, _)| *name == header::WWW_AUTHENTICATE)
+        {
             challenge.push_str(", ");
             challenge.push_str(params);
         }
@@ -290,9 +349,10 @@ impl Problem {
     /// 403 for a token without the scope an operation needs.
     pub fn insufficient_scope(scope: &str) -> Self {
         Self {
-            www_authenticate: Some(format!(
-                "Bearer realm=\"errand\", error=\"insufficient_scope\", scope=\"{scope}\""
-            )),
+            headers: vec![(
+                header::WWW_AUTHENTICATE,
+                format!("Bearer realm=\"errand\", error=\"insufficient_scope\", scope=\"{scope}\""),
+            )],
             ..Self::new(
                 ProblemKind::InsufficientScope,
                 format!(
@@ -305,7 +365,10 @@ impl Problem {
 
     pub fn method_not_allowed(allow: Option<String>, detail: impl Into<String>) -> Self {
         Self {
-            allow,
+            headers: allow
+                .map(|allow| (header::ALLOW, allow))
+                .into_iter()
+                .collect(),
             ..Self::new(ProblemKind::MethodNotAllowed, detail)
         }
     }
@@ -326,6 +389,12 @@ impl Problem {
             source: Some(source.into()),
             ..Self::new(ProblemKind::Unavailable, detail)
         }
+    }
+
+    /// Adds a response header (such as `Retry-After`).
+    pub fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn kind(&self) -> ProblemKind {
@@ -372,12 +441,9 @@ impl ResponseError for Problem {
             .content_type(PROBLEM_CONTENT_TYPE)
             .body(body);
         let headers = response.headers_mut();
-        for (name, value) in [
-            (header::WWW_AUTHENTICATE, &self.www_authenticate),
-            (header::ALLOW, &self.allow),
-        ] {
-            if let Some(value) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-                headers.insert(name, value);
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name.clone(), value);
             }
         }
         response

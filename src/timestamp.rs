@@ -156,6 +156,10 @@ impl<'de> Deserialize<'de> for UtcTimestamp {
 }
 
 impl UtcTimestamp {
+    pub fn as_utc(&self) -> DateTime<Utc> {
+        self.0.as_utc()
+    }
+
     fn schema() -> MetaSchema {
         let mut schema = MetaSchema::new_with_format("string", "date-time");
         schema.example = Some(serde_json::Value::from("2026-11-27T08:00:00Z"));

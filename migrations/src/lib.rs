@@ -15,6 +15,7 @@ mod m20261127_000007_create_outbox;
 mod m20261127_000008_create_reminders;
 mod m20261127_000009_create_webhooks;
 mod m20261130_000010_client_origins_and_resources;
+mod m20261130_000011_rate_limits_and_idempotency;
 
 /// How many shards the outbox is split into (see the outbox migration).
 pub use m20261127_000007_create_outbox::SHARDS as OUTBOX_SHARDS;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_create_reminders::Migration),
             Box::new(m20261127_000009_create_webhooks::Migration),
             Box::new(m20261130_000010_client_origins_and_resources::Migration),
+            Box::new(m20261130_000011_rate_limits_and_idempotency::Migration),
         ]
     }
 }

@@ -10,7 +10,10 @@
 
 use std::{
     collections::HashSet,
-    sync::atomic::{AtomicI16, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicI16, Ordering},
+    },
     time::Duration,
 };
 
@@ -36,6 +39,7 @@ use super::{
 use crate::{
     db::Wakeups,
     jobs::{Backoff, Stop, Woken},
+    metrics::Metrics,
 };
 
 /// Most events one round publishes.
@@ -64,9 +68,10 @@ pub struct Relay {
     first_shard: AtomicI16,
     producer: FutureProducer,
     topic: String,
-    /// The bootstrap servers of a real cluster, on which the relay makes
-    /// sure of the topic before publishing (the embedded one has it).
-    real_cluster: Option<String>,
+    /// How to reach a real cluster, on which the relay makes sure of the
+    /// topic before publishing (the embedded one has it).
+    real_cluster: Option<rdkafka::ClientConfig>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -81,13 +86,18 @@ struct Claimed {
 }
 
 impl Relay {
-    pub fn new(db: DatabaseConnection, broker: &Broker) -> Result<Self, BrokerError> {
+    pub fn new(
+        db: DatabaseConnection,
+        broker: &Broker,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, BrokerError> {
         Ok(Self {
             db,
             first_shard: AtomicI16::new(0),
             producer: broker.producer()?,
             topic: broker.topic().to_owned(),
-            real_cluster: (!broker.is_embedded()).then(|| broker.bootstrap_servers().to_owned()),
+            real_cluster: (!broker.is_embedded()).then(|| broker.config()),
+            metrics,
         })
     }
 
@@ -196,6 +206,10 @@ impl Relay {
         for (row, result) in rows.iter().zip(results) {
             match result {
                 Ok(_) if !failed_keys.contains(row.message_key.as_str()) => {
+                    let age = (chrono::Utc::now() - row.created_at)
+                        .to_std()
+                        .unwrap_or_default();
+                    self.metrics.published(age);
                     acknowledged.push(row.seq)
                 }
                 Ok(_) => {}
@@ -284,8 +298,8 @@ const GATHER: Duration = Duration::from_millis(2);
 pub async fn run(relay: Relay, mut stop: Stop) {
     let mut wakeups = Wakeups::new(&relay.db, "errand outbox relay", CHANNEL);
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
-    if let Some(bootstrap) = &relay.real_cluster {
-        while let Err(err) = kafka::ensure_topic(bootstrap, &relay.topic).await {
+    if let Some(cluster) = &relay.real_cluster {
+        while let Err(err) = kafka::ensure_topic_on(cluster.clone(), &relay.topic).await {
             let delay = backoff.failed();
             tracing::warn!(error = %err, topic = %relay.topic, retry_in = ?delay, "relay: cannot make sure the events topic exists");
             if stop.pause(delay, std::future::pending()).await == Woken::Stopping {

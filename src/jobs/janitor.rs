@@ -1,6 +1,7 @@
 //! The janitor: sweeps rows that have served their purpose (expired
 //! authorization codes, used refresh tokens, old sign-in sessions and
-//! throttle windows, old consumer records, settled webhook deliveries).
+//! throttle windows, old consumer records, settled webhook deliveries,
+//! refilled rate-limit buckets, idempotency keys past their 24 hours).
 //! Every sweep is a plain `DELETE … WHERE <expired>`, so running it in
 //! several processes at once is harmless.
 
@@ -10,7 +11,7 @@ use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbErr};
 
 use super::{Stop, Woken};
-use crate::{events, oauth, webhooks};
+use crate::{events, idempotency, oauth, rate_limit, webhooks};
 
 /// How often the janitor sweeps.
 pub const PERIOD: Duration = Duration::from_secs(10 * 60);
@@ -23,7 +24,9 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let deliveries = webhooks::store::sweep(db, now)
         .await
         .map_err(|err| DbErr::Custom(err.to_string()))?;
-    let total = sign_in.total() + consumed + deliveries;
+    let buckets = rate_limit::sweep(db, now.timestamp_millis()).await?;
+    let keys = idempotency::sweep(db).await?;
+    let total = sign_in.total() + consumed + deliveries + buckets + keys;
     if total > 0 {
         tracing::info!(
             codes = sign_in.codes,
@@ -33,6 +36,8 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
             unused_clients = sign_in.clients,
             consumer_records = consumed,
             webhook_deliveries = deliveries,
+            rate_limit_buckets = buckets,
+            idempotency_keys = keys,
             "janitor: swept expired rows"
         );
     }

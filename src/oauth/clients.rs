@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait, sea_query::OnConflict,
+    QueryFilter, QueryOrder, sea_query::OnConflict,
 };
 use url::Url;
 use uuid::Uuid;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::entity::client;
 use crate::{
     auth::{Scope, ScopeSet},
+    db,
     secrets::{self, SecretError},
     urls::{is_https_or_loopback, is_loopback_host},
     users::{self, EmailAddress},
@@ -309,7 +310,9 @@ async fn create_from(
     } else {
         Some(secrets::random_token()?)
     };
-    let txn = db.begin().await?;
+    // Writes after reading: on SQLite the write lock is taken up front, so
+    // a CLI command beside a running server waits instead of failing.
+    let txn = db::begin_write(db).await?;
     // Client-credentials tokens act as a user of the client's own, which owns
     // whatever tasks the integration creates.
     let service_user_id = if new.grant_types.contains(&GrantType::ClientCredentials) {
@@ -386,7 +389,7 @@ pub async fn rotate_secret(db: &DatabaseConnection, id: &str) -> Result<String, 
 /// Deletes a client, its grants (so every token issued to it stops working),
 /// and its service user with that user's tasks.
 pub async fn delete(db: &DatabaseConnection, id: &str) -> Result<(), ClientError> {
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let row = client::Entity::find_by_id(id.to_owned())
         .one(&txn)
         .await?

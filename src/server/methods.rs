@@ -43,6 +43,10 @@ fn segments(template: &str) -> Vec<Segment> {
 #[derive(Debug, Default)]
 pub struct MethodTable {
     routes: Vec<(Vec<Segment>, Vec<Method>)>,
+    /// Each route's template as first written, for metrics labels.
+    templates: Vec<String>,
+    /// The operationId of each documented (route, method).
+    operation_ids: Vec<(usize, Method, String)>,
 }
 
 impl MethodTable {
@@ -53,6 +57,7 @@ impl MethodTable {
             Some(index) => index,
             None => {
                 self.routes.push((segments, Vec::new()));
+                self.templates.push(template.to_owned());
                 self.routes.len() - 1
             }
         };
@@ -66,9 +71,15 @@ impl MethodTable {
 
     /// Records every operation of an OpenAPI document.
     pub fn add_document(&mut self, document: &Value) {
-        for (path, method, _) in crate::spec::finish::operations(document) {
+        for (path, method, operation) in crate::spec::finish::operations(document) {
             if let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
-                self.add(&path, [method]);
+                self.add(&path, [method.clone()]);
+                if let (Some(id), Some(index)) = (
+                    operation.get("operationId").and_then(Value::as_str),
+                    self.routes.iter().position(|(s, _)| *s == segments(&path)),
+                ) {
+                    self.operation_ids.push((index, method, id.to_owned()));
+                }
             }
         }
     }
@@ -76,28 +87,7 @@ impl MethodTable {
     /// The `Allow` value for a request to `path`: its methods, with HEAD
     /// wherever GET is (poem answers HEAD with the GET handler).
     pub fn allow(&self, path: &str) -> Option<String> {
-        let requested: Vec<&str> = path.split('/').collect();
-        // The most specific template, as the router picks it: the one with
-        // the most literal segments among those that match.
-        let (_, methods) = self
-            .routes
-            .iter()
-            .filter(|(template, _)| {
-                template.len() == requested.len()
-                    && template
-                        .iter()
-                        .zip(&requested)
-                        .all(|(segment, part)| match segment {
-                            Segment::Literal(literal) => literal == part,
-                            Segment::Parameter => !part.is_empty(),
-                        })
-            })
-            .max_by_key(|(template, _)| {
-                template
-                    .iter()
-                    .filter(|segment| matches!(segment, Segment::Literal(_)))
-                    .count()
-            })?;
+        let (_, methods) = &self.routes[self.matching(path)?];
         let allowed: Vec<&str> = ORDER
             .iter()
             .filter(|method| {
@@ -107,6 +97,52 @@ impl MethodTable {
             .map(Method::as_str)
             .collect();
         Some(allowed.join(", "))
+    }
+
+    /// What a request is counted as in metrics: its operationId, else the
+    /// route's template (`/oauth/token`), else `unmatched`, so that labels
+    /// stay few whatever paths are requested.
+    pub fn label(&self, method: &Method, path: &str) -> &str {
+        let Some(index) = self.matching(path) else {
+            return "unmatched";
+        };
+        let method = if *method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.operation_ids
+            .iter()
+            .find(|(route, m, _)| *route == index && m == method)
+            .map_or(self.templates[index].as_str(), |(_, _, id)| id.as_str())
+    }
+
+    /// The index of the route `path` matches.
+    fn matching(&self, path: &str) -> Option<usize> {
+        let requested: Vec<&str> = path.split('/').collect();
+        // The most specific template, as the router picks it: the one with
+        // the most literal segments among those that match.
+        let (index, _) = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, (template, _))| {
+                template.len() == requested.len()
+                    && template
+                        .iter()
+                        .zip(&requested)
+                        .all(|(segment, part)| match segment {
+                            Segment::Literal(literal) => literal == part,
+                            Segment::Parameter => !part.is_empty(),
+                        })
+            })
+            .max_by_key(|(_, (template, _))| {
+                template
+                    .iter()
+                    .filter(|segment| matches!(segment, Segment::Literal(_)))
+                    .count()
+            })?;
+        Some(index)
     }
 }
 
@@ -137,5 +173,12 @@ mod tests {
         assert_eq!(table.allow("/v1/tasks/3/reopen").unwrap(), "PUT");
         assert_eq!(table.allow("/v1/tasks/12/complete/more"), None);
         assert_eq!(table.allow("/v1/tasks/"), None);
+        // Metrics labels: the route's template without a document.
+        assert_eq!(
+            table.label(&Method::POST, "/v1/tasks/3/complete"),
+            "/v1/tasks/{number}/complete"
+        );
+        assert_eq!(table.label(&Method::GET, "/problems/x"), "/problems/:slug");
+        assert_eq!(table.label(&Method::GET, "/nowhere"), "unmatched");
     }
 }

@@ -1,13 +1,19 @@
 //! Route assembly, the middleware stack and the HTTP server.
 //!
-//! Request path: request id and one log line (outermost) -> every error
-//! rendered as problem+json -> the OpenAPI operations, the documents and the
-//! docs page.
+//! Request path: request id, one log line and the request metrics
+//! (outermost) -> size limits and the request timeout (`limits`) -> rate
+//! limits and idempotency (`callers`) -> every error rendered as
+//! problem+json -> the OpenAPI operations, the documents and the docs page.
 
+mod callers;
 mod errors;
+mod limits;
 mod methods;
 
 use std::{sync::Arc, time::Duration, time::Instant};
+
+pub use callers::Callers;
+pub use limits::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_URL_BYTES};
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, RouteMethod, Server,
@@ -19,8 +25,10 @@ use tracing::Instrument;
 
 use crate::{
     auth::{Authenticator, resource::MCP_PATH},
-    config::PublicUrl,
+    config::{HttpSettings, PublicUrl},
+    health::{self, Draining},
     mcp::{self, McpServer},
+    metrics::{Door, Metrics},
     oauth::{self, OAuthState},
     operations::{self, Apis},
     problem::PROBLEM_CONTENT_TYPE,
@@ -33,6 +41,12 @@ pub use methods::Handlers;
 use methods::MethodTable;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// ChatGPT's correlation headers: logged, never trusted as identity.
+const CONVERSATION_ID: HeaderName = HeaderName::from_static("openai-conversation-id");
+const GPT_ID: HeaderName = HeaderName::from_static("openai-gpt-id");
+
+/// The path Prometheus scrapes.
+pub const METRICS_PATH: &str = "/metrics";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -40,6 +54,15 @@ pub enum BuildError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Tools(#[from] CatalogError),
+}
+
+/// What the HTTP layer needs besides the operations.
+#[derive(Clone)]
+pub struct Serving {
+    pub http: HttpSettings,
+    pub metrics: Arc<Metrics>,
+    pub callers: Callers,
+    pub db: sea_orm::DatabaseConnection,
 }
 
 /// The whole HTTP application. The operations come twice, bound to the same
@@ -51,17 +74,37 @@ pub fn endpoint(
     public_url: &PublicUrl,
     authenticator: Authenticator,
     oauth: OAuthState,
+    serving: Serving,
 ) -> Result<impl Endpoint<Output = Response> + use<>, BuildError> {
     let documents = Documents::build(operations::detached(public_url), public_url)?;
+    let mut methods = MethodTable::default();
+    methods.add_document(&documents.full);
     let full = Arc::new(Documents::render(&documents.full));
     let gpt = Arc::new(Documents::render(&documents.gpt));
     let catalog = Arc::new(Catalog::from_documents(&documents)?);
     let openai_tools = Arc::new(Documents::render(&tools::openai::chat_completions_tools(
         &catalog,
     )));
-    let tool_operations = Route::new()
-        .nest("/", spec::service(tool_apis))
-        .around(|ep, req| async move { Ok(errors::render(ep.call(req).await, || None)) });
+    // Filled in below, once every route is known; the tool calls count
+    // themselves through it too.
+    let labels: Arc<std::sync::OnceLock<MethodTable>> = Arc::default();
+    let (tool_labels, tool_metrics) = (labels.clone(), serving.metrics.clone());
+    let tool_operations =
+        Route::new()
+            .nest("/", spec::service(tool_apis))
+            .around(move |ep, req| {
+                let (labels, metrics) = (tool_labels.clone(), tool_metrics.clone());
+                async move {
+                    let started = Instant::now();
+                    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+                    let response = errors::render(ep.call(req).await, || None);
+                    let label = labels
+                        .get()
+                        .map_or("unmatched", |t| t.label(&method, &path));
+                    metrics.request(Door::Mcp, label, response.status(), started.elapsed());
+                    Ok(response)
+                }
+            });
     let mcp_server = mcp::endpoint(McpServer::new(catalog, tool_operations, public_url));
     let service = spec::service(apis);
     // poem-openapi's Swagger UI embeds its own 3.0 rendering of the spec;
@@ -81,7 +124,7 @@ pub fn endpoint(
         })
         .boxed()
     };
-    let own: Vec<(&'static str, Handlers)> = vec![
+    let mut own: Vec<(&'static str, Handlers)> = vec![
         (
             site::FULL_DOCUMENT_PATH,
             vec![(Method::GET, json_document(full))],
@@ -110,8 +153,15 @@ pub fn endpoint(
         ),
     ];
 
-    let mut methods = MethodTable::default();
-    methods.add_document(&documents.full);
+    if serving.http.metrics_on_main {
+        own.push((
+            METRICS_PATH,
+            vec![(
+                Method::GET,
+                health::metrics_endpoint(serving.metrics.clone(), serving.db.clone()).boxed(),
+            )],
+        ));
+    }
     let mut routes = Route::new().nest("/", service);
     for (path, handlers) in own.into_iter().chain(oauth::routes(&oauth)) {
         methods.add(path, handlers.iter().map(|(method, _)| method.clone()));
@@ -121,37 +171,134 @@ pub fn endpoint(
         }
         routes = routes.at(path, route);
     }
-    let methods = Arc::new(methods);
+    // The table is only read from here on; the tool calls share it.
+    let _ = labels.set(methods);
+    let Serving {
+        http,
+        metrics,
+        callers,
+        ..
+    } = serving;
+    let callers = Arc::new(callers);
+    let (timeout, allow) = (http.request_timeout, labels.clone());
 
     Ok(routes
         .data(authenticator)
         .data(oauth)
         .around(move |ep, req| {
-            let methods = methods.clone();
+            let allow = allow.clone();
             async move {
                 let uri = req.uri().clone();
                 let result = ep.call(req).await;
-                Ok(errors::render(result, || methods.allow(uri.path())))
+                Ok(errors::render(result, || {
+                    allow.get().and_then(|table| table.allow(uri.path()))
+                }))
             }
         })
-        .around(log_and_tag_request))
+        .around(move |ep, req| {
+            let callers = callers.clone();
+            async move { Ok(callers.handle(&ep, req).await) }
+        })
+        .around(move |ep, req| async move { limits::enforce(&ep, req, timeout).await })
+        .around(move |ep, req| {
+            let counting = Counting {
+                metrics: metrics.clone(),
+                labels: labels.clone(),
+            };
+            async move { observe(ep, req, Some(counting)).await }
+        }))
+}
+
+/// What a worker process serves: health checks for its orchestrator and,
+/// unless they have a listener of their own, the metrics.
+pub fn worker_endpoint(
+    db: sea_orm::DatabaseConnection,
+    draining: Draining,
+    metrics: Option<Arc<Metrics>>,
+) -> impl Endpoint<Output = Response> + use<> {
+    let ready_db = db.clone();
+    let mut routes = Route::new()
+        .at(
+            "/healthz",
+            poem::get(poem::endpoint::make_sync(|_| {
+                poem::web::Json(serde_json::json!({ "status": "ok" }))
+            })),
+        )
+        .at(
+            "/readyz",
+            poem::get(poem::endpoint::make(move |_| {
+                let (db, draining) = (ready_db.clone(), draining.clone());
+                async move {
+                    health::readiness(&db, &draining).await?;
+                    Ok::<_, crate::problem::Problem>(poem::web::Json(
+                        serde_json::json!({ "status": "ok" }),
+                    ))
+                }
+            })),
+        );
+    if let Some(metrics) = metrics {
+        routes = routes.at(
+            METRICS_PATH,
+            poem::get(health::metrics_endpoint(metrics, db)),
+        );
+    }
+    routes
+        .around(|ep, req| async move { Ok(errors::render(ep.call(req).await, || None)) })
+        .around(|ep, req| async move { observe(ep, req, None).await })
+}
+
+/// The metrics alone, for their own listener.
+pub fn metrics_endpoint(
+    metrics: Arc<Metrics>,
+    db: sea_orm::DatabaseConnection,
+) -> impl Endpoint<Output = Response> + use<> {
+    Route::new().at(
+        METRICS_PATH,
+        poem::get(health::metrics_endpoint(metrics, db)),
+    )
+}
+
+/// Where requests are counted, and the table that names them.
+struct Counting {
+    metrics: Arc<Metrics>,
+    labels: Arc<std::sync::OnceLock<MethodTable>>,
+}
+
+/// A header value fit for a log line: short visible ASCII, or nothing.
+fn loggable(req: &Request, name: &HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
 }
 
 /// Gives each request an id (the caller's `X-Request-Id` when it is sane),
-/// echoes it, and logs one line when the response is ready. The query string
-/// is not logged: it holds the user's search text.
-async fn log_and_tag_request<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+/// echoes it, runs the request in a span that carries it (so every log
+/// line of the request has it), logs one line when the response is ready
+/// and counts the request in `metrics` under its label. ChatGPT's
+/// conversation and GPT ids go into the span for correlation only. The
+/// query string is not logged: it holds the user's search text.
+async fn observe<E: Endpoint>(
+    ep: E,
+    req: Request,
+    counting: Option<Counting>,
+) -> poem::Result<Response> {
     let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let request_id =
+        loggable(&req, &REQUEST_ID).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    let conversation = loggable(&req, &CONVERSATION_ID);
+    let gpt = loggable(&req, &GPT_ID);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        openai_conversation_id = conversation.as_deref(),
+        openai_gpt_id = gpt.as_deref(),
+    );
     let mut response = ep
         .call(req)
         .instrument(span.clone())
@@ -169,10 +316,20 @@ async fn log_and_tag_request<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Res
         // Task data is personal; nothing between us and the caller keeps it.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    let took = started.elapsed();
+    if let Some(counting) = counting {
+        let label = counting
+            .labels
+            .get()
+            .map_or("unmatched", |table| table.label(&method, &path));
+        counting
+            .metrics
+            .request(Door::Http, label, response.status(), took);
+    }
     let _entered = span.enter();
     tracing::info!(
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = took.as_secs_f64() * 1000.0,
         problem = response
             .headers()
             .get(header::CONTENT_TYPE)

@@ -20,6 +20,7 @@ use super::{
 use crate::{
     config::WebhookSettings,
     jobs::{Backoff, Stop, Woken, jitter, until_due},
+    metrics::Metrics,
     outbound::{self, GuardPolicy},
 };
 
@@ -51,6 +52,7 @@ pub struct Dispatcher {
     policy: GuardPolicy,
     client: reqwest::Client,
     settings: WebhookSettings,
+    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
@@ -58,6 +60,7 @@ impl Dispatcher {
         db: DatabaseConnection,
         key: SealingKey,
         settings: WebhookSettings,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, reqwest::Error> {
         let policy = GuardPolicy {
             allow_http: settings.allow_http,
@@ -69,6 +72,7 @@ impl Dispatcher {
             key,
             policy,
             settings,
+            metrics,
         })
     }
 
@@ -132,6 +136,7 @@ impl Dispatcher {
     async fn record(&self, claimed: &Claimed, outcome: &Outcome) -> Result<(), store::StoreError> {
         let (status, error) = match outcome {
             Outcome::Delivered(status) => {
+                self.metrics.webhook_attempt("delivered", false);
                 tracing::debug!(delivery = %claimed.delivery.id, status, "webhook delivered");
                 return store::delivered(&self.db, claimed, *status).await;
             }
@@ -145,6 +150,12 @@ impl Dispatcher {
             .retry_schedule
             .get(done.saturating_sub(1))
             .map(|wait| Utc::now() + TimeDelta::from_std(jitter(*wait)).unwrap_or(TimeDelta::MAX));
+        let outcome_label = match outcome {
+            Outcome::Rejected(_) => "rejected",
+            _ => "unreachable",
+        };
+        self.metrics
+            .webhook_attempt(outcome_label, retry_at.is_none());
         tracing::info!(
             delivery = %claimed.delivery.id,
             attempt = claimed.delivery.attempts,

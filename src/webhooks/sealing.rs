@@ -59,6 +59,18 @@ impl SealingKey {
 
     /// `nonce ‖ ciphertext`, base64.
     pub fn seal(&self, webhook_id: Uuid, secret: &SigningSecret) -> Result<String, SealError> {
+        self.seal_bytes(webhook_id.as_bytes(), secret.as_bytes())
+    }
+
+    pub fn open(&self, webhook_id: Uuid, sealed: &str) -> Result<SigningSecret, SealError> {
+        let plain = self.open_bytes(webhook_id.as_bytes(), sealed)?;
+        SigningSecret::from_bytes(plain).ok_or(SealError::Unopenable)
+    }
+
+    /// Seals any bytes, bound to `context` (associated data): what it
+    /// belongs to, so that a sealed value copied elsewhere does not open.
+    /// Also used for kept responses that may hold a secret (idempotency).
+    pub fn seal_bytes(&self, context: &[u8], plain: &[u8]) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).map_err(|e| SealError::Random(e.to_string()))?;
         let sealed = self
@@ -66,8 +78,8 @@ impl SealingKey {
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
-                    msg: secret.as_bytes(),
-                    aad: webhook_id.as_bytes(),
+                    msg: plain,
+                    aad: context,
                 },
             )
             .map_err(|_| SealError::Unopenable)?;
@@ -76,24 +88,22 @@ impl SealingKey {
         Ok(STANDARD.encode(out))
     }
 
-    pub fn open(&self, webhook_id: Uuid, sealed: &str) -> Result<SigningSecret, SealError> {
+    pub fn open_bytes(&self, context: &[u8], sealed: &str) -> Result<Vec<u8>, SealError> {
         let bytes = STANDARD.decode(sealed).map_err(|_| SealError::Unopenable)?;
         if bytes.len() <= NONCE_BYTES {
             return Err(SealError::Unopenable);
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| SealError::Unopenable)?;
-        let plain = self
-            .0
+        self.0
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: webhook_id.as_bytes(),
+                    aad: context,
                 },
             )
-            .map_err(|_| SealError::Unopenable)?;
-        SigningSecret::from_bytes(plain).ok_or(SealError::Unopenable)
+            .map_err(|_| SealError::Unopenable)
     }
 }
 

@@ -236,6 +236,29 @@ async fn tool_calls_change_the_same_tasks_the_api_sees() {
         app.get_task(&api_user, number).await.status(),
         StatusCode::NOT_FOUND
     );
+
+    // Metrics count each tool call under its operation, beside the /mcp
+    // requests that carried them.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"errand_http_requests_total{door="mcp",operation="createTask",status="201"} 1"#,
+        r#"errand_http_requests_total{door="mcp",operation="listTasks",status="200"} 2"#,
+        r#"errand_http_requests_total{door="mcp",operation="deleteTask",status="204"} 1"#,
+        r#"errand_http_requests_total{door="http",operation="/mcp",status="200"} 5"#,
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

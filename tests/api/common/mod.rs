@@ -12,7 +12,9 @@ use std::time::Duration;
 use errand::{
     App, Background, BackgroundSettings,
     auth::{Resource, ScopeSet, grants},
-    config::{AuthSettings, DatabaseSettings, KafkaSettings, PublicUrl, WebhookSettings},
+    config::{
+        AuthSettings, DatabaseSettings, HttpSettings, KafkaSettings, PublicUrl, WebhookSettings,
+    },
     users::{self, EmailAddress},
 };
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -117,6 +119,18 @@ impl TestApp {
         Self::spawn_configured(auth, true, test_kafka(), test_webhooks()).await
     }
 
+    /// An Errand with its own HTTP settings (rate limits, request timeout).
+    pub async fn spawn_with_http(http: HttpSettings) -> Self {
+        Self::spawn_full(
+            AuthSettings::default(),
+            true,
+            test_kafka(),
+            test_webhooks(),
+            http,
+        )
+        .await
+    }
+
     /// An Errand with its own webhook settings.
     pub async fn spawn_with_webhooks(webhooks: WebhookSettings) -> Self {
         Self::spawn_configured(AuthSettings::default(), true, test_kafka(), webhooks).await
@@ -129,6 +143,7 @@ impl TestApp {
         let unreachable = KafkaSettings {
             brokers: Some("127.0.0.1:1".into()),
             topic: real.topic.clone(),
+            ..KafkaSettings::default()
         };
         let mut app =
             Self::spawn_configured(AuthSettings::default(), true, unreachable, test_webhooks())
@@ -155,6 +170,16 @@ impl TestApp {
         kafka: KafkaSettings,
         webhooks: WebhookSettings,
     ) -> Self {
+        Self::spawn_full(auth, workers, kafka, webhooks, HttpSettings::default()).await
+    }
+
+    async fn spawn_full(
+        auth: AuthSettings,
+        workers: bool,
+        kafka: KafkaSettings,
+        webhooks: WebhookSettings,
+        http: HttpSettings,
+    ) -> Self {
         errand::install_crypto_provider();
         let (database, database_url) = TestDatabase::create().await;
         let acceptor = TcpListener::bind("127.0.0.1:0")
@@ -167,13 +192,14 @@ impl TestApp {
             .port();
         let address = format!("http://127.0.0.1:{port}");
         let settings = DatabaseSettings {
-            url: database_url.clone(),
             max_connections: 8,
+            ..DatabaseSettings::new(database_url.clone())
         };
         let mut app = App::start(&settings, PublicUrl::parse(&address).unwrap(), &auth)
             .await
             .expect("start errand");
         app.webhooks = webhooks;
+        app.http = http;
         let endpoint = app.endpoint().expect("build endpoint");
         if let Some(brokers) = test_kafka_brokers() {
             // Before anyone subscribes: a consumer of a topic that does not
@@ -192,6 +218,7 @@ impl TestApp {
         let kafka = KafkaSettings {
             brokers: Some(background.broker().bootstrap_servers().to_owned()),
             topic: kafka.topic,
+            ..KafkaSettings::default()
         };
         // Wait for the revocation watcher: tests then see the steady state,
         // and no connection is left half-open (mid-handshake) when the test
@@ -419,6 +446,7 @@ pub fn test_kafka() -> KafkaSettings {
         Some(brokers) => KafkaSettings {
             brokers: Some(brokers),
             topic: format!("errand.test.{}", uuid::Uuid::new_v4().simple()),
+            ..KafkaSettings::default()
         },
         None => KafkaSettings::default(),
     }
@@ -527,6 +555,9 @@ impl Replica {
             )
             .env("ERRAND_KAFKA_TOPIC", &app.kafka.topic)
             .env("ERRAND_WEBHOOK_GROUP", &app.app.webhooks.group)
+            // Like the in-process app: no rate limits unless a test sets them.
+            .env("ERRAND_RATE_LIMIT_USER", "off")
+            .env("ERRAND_RATE_LIMIT_CLIENT", "off")
             .envs(env.iter().copied())
             .arg("serve")
             .stderr(std::process::Stdio::piped())
@@ -601,6 +632,32 @@ impl Replica {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop, as an orchestrator does (SIGTERM).
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "could not signal the replica");
+    }
+
+    /// Waits (at most `limit`) for the process to exit; its status.
+    pub async fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    /// The log lines so far.
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.log.lock().unwrap().clone()
     }
 }
 

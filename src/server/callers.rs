@@ -1,0 +1,119 @@
+//! What is decided per caller before an operation runs: the rate limits,
+//! and `Idempotency-Key` replays. Both need to know who is calling, so the
+//! bearer token is verified here once more (the signature check is cached
+//! per token); a request without a usable token passes through untouched
+//! and the operation answers its 401.
+
+use std::sync::Arc;
+
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use crate::{
+    auth::{Authenticator, Principal, Resource, principal::bearer_token, resource::MCP_PATH},
+    idempotency::Idempotency,
+    metrics::Metrics,
+    problem::{Problem, ProblemKind},
+    rate_limit,
+};
+
+/// What this layer needs.
+#[derive(Clone)]
+pub struct Callers {
+    pub db: sea_orm::DatabaseConnection,
+    pub authenticator: Authenticator,
+    pub rate_limits: crate::config::RateLimitSettings,
+    pub idempotency: Idempotency,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Which door a path belongs to, for the paths this layer looks at.
+fn door_of(path: &str) -> Option<Resource> {
+    if path.starts_with("/v1/") {
+        Some(Resource::Api)
+    } else if path == MCP_PATH {
+        Some(Resource::Mcp)
+    } else {
+        None
+    }
+}
+
+impl Callers {
+    async fn caller(&self, req: &Request) -> Option<Principal> {
+        let resource = door_of(req.uri().path())?;
+        let token = bearer_token(req).ok()?;
+        self.authenticator
+            .authenticate_for(token, resource)
+            .await
+            .ok()
+    }
+
+    pub async fn handle<E: Endpoint>(&self, ep: &E, req: Request) -> Response {
+        let Some(principal) = self.caller(&req).await else {
+            return call(ep, req).await;
+        };
+        let verdict =
+            if self.rate_limits.per_user.is_some() || self.rate_limits.per_client.is_some() {
+                let now = chrono::Utc::now().timestamp_millis();
+                match rate_limit::check(&self.db, &self.rate_limits, &principal, now).await {
+                    Ok(verdict) => verdict,
+                    Err(err) => {
+                        // Failing open: an unreachable database fails the
+                        // operation itself with a clearer answer.
+                        tracing::warn!(error = %err, "rate limit: could not count the request");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+        if let Some(refused) = verdict.as_ref().and_then(rate_limit::Verdict::refused_by) {
+            self.metrics.rate_limited(refused.bucket.name());
+            let retry = verdict.as_ref().map_or(1, rate_limit::Verdict::retry_after);
+            let mut problem = Problem::new(
+                ProblemKind::RateLimited,
+                format!(
+                    "Too many requests for this {}: at most {} every {} seconds. Retry after {retry} seconds.",
+                    refused.bucket.name(),
+                    refused.rate.requests,
+                    refused.rate.per.as_secs()
+                ),
+            )
+            .with_header(poem::http::header::RETRY_AFTER, retry.to_string());
+            for (name, value) in verdict.iter().flat_map(rate_limit::Verdict::headers) {
+                if let Ok(value) = value.to_str() {
+                    problem = problem.with_header(name, value);
+                }
+            }
+            return problem.into_response();
+        }
+        let mut response = if Idempotency::applies_to(&req) {
+            match self
+                .idempotency
+                .run(req, &principal, |req| call(ep, req))
+                .await
+            {
+                Ok(response) => response,
+                Err(problem) => problem.into_response(),
+            }
+        } else {
+            call(ep, req).await
+        };
+        if response
+            .headers()
+            .contains_key(crate::idempotency::REPLAYED)
+        {
+            self.metrics.idempotent_replay();
+        }
+        for (name, value) in verdict.iter().flat_map(rate_limit::Verdict::headers) {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+async fn call<E: Endpoint>(ep: &E, req: Request) -> Response {
+    match ep.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(err) => err.into_response(),
+    }
+}
