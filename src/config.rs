@@ -449,13 +449,14 @@ impl Rate {
 #[derive(Debug, Clone, Args)]
 pub struct RateLimitArgs {
     /// Requests one user may make (all their clients together), e.g.
-    /// `120/min`; `off` for no limit.
-    #[arg(long, env = "ERRAND_RATE_LIMIT_USER", default_value = "120/min")]
+    /// `120/min`; `off` (the default, for development and benchmarks) for
+    /// no limit. The deployment manifests set it.
+    #[arg(long, env = "ERRAND_RATE_LIMIT_USER", default_value = "off")]
     pub rate_limit_user: String,
 
     /// Requests one OAuth client may make (all its users together), e.g.
-    /// `1200/min`; `off` for no limit.
-    #[arg(long, env = "ERRAND_RATE_LIMIT_CLIENT", default_value = "1200/min")]
+    /// `1200/min`; `off` (the default) for no limit.
+    #[arg(long, env = "ERRAND_RATE_LIMIT_CLIENT", default_value = "off")]
     pub rate_limit_client: String,
 }
 

@@ -287,9 +287,11 @@ impl App {
             http: self.http.clone(),
             metrics: self.metrics.clone(),
             callers: server::Callers {
-                db: self.db.clone(),
                 authenticator: self.authenticator.clone(),
-                rate_limits: self.http.rate_limits,
+                limiter: Arc::new(rate_limit::Limiter::new(
+                    self.db.clone(),
+                    self.http.rate_limits,
+                )),
                 idempotency: Idempotency::new(
                     self.db.clone(),
                     self.webhooks.secret_key.clone(),

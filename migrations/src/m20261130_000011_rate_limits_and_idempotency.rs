@@ -2,10 +2,11 @@
 //! responses kept for `Idempotency-Key`.
 //!
 //! * `rate_limits`: one row per bucket (`user:<id>`, `client:<id>`), in
-//!   GCRA form: `tat_ms` is the bucket's theoretical arrival time, so one
+//!   GCRA form: `tat_us` is the bucket's theoretical arrival time, so one
 //!   upsert both refills and spends it. The rate travels with each request
-//!   (`interval_ms`, `period_ms`), so a changed setting applies at once.
-//!   Times are epoch milliseconds from the replicas' clocks.
+//!   (`interval_us`, `period_us`), so a changed setting applies at once.
+//!   Times are epoch microseconds from the replicas' clocks (a million a
+//!   second still has a whole interval).
 //! * `idempotency_keys`: the first request under a key (per caller) and,
 //!   once it finished, its response (status, headers, the body sealed at
 //!   rest: it may hold a webhook's signing secret). `status` is NULL while
@@ -20,11 +21,11 @@ pub struct Migration;
 enum RateLimits {
     Table,
     Key,
-    TatMs,
+    TatUs,
     Allowed,
-    SeenMs,
-    IntervalMs,
-    PeriodMs,
+    SeenUs,
+    IntervalUs,
+    PeriodUs,
 }
 
 #[derive(DeriveIden)]
@@ -48,11 +49,11 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(RateLimits::Table)
                     .col(text(RateLimits::Key).primary_key())
-                    .col(big_integer(RateLimits::TatMs))
+                    .col(big_integer(RateLimits::TatUs))
                     .col(boolean(RateLimits::Allowed))
-                    .col(big_integer(RateLimits::SeenMs))
-                    .col(big_integer(RateLimits::IntervalMs))
-                    .col(big_integer(RateLimits::PeriodMs))
+                    .col(big_integer(RateLimits::SeenUs))
+                    .col(big_integer(RateLimits::IntervalUs))
+                    .col(big_integer(RateLimits::PeriodUs))
                     .to_owned(),
             )
             .await?;

@@ -24,7 +24,7 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let deliveries = webhooks::store::sweep(db, now)
         .await
         .map_err(|err| DbErr::Custom(err.to_string()))?;
-    let buckets = rate_limit::sweep(db, now.timestamp_millis()).await?;
+    let buckets = rate_limit::sweep(db, now.timestamp_micros()).await?;
     let keys = idempotency::sweep(db).await?;
     let total = sign_in.total() + consumed + deliveries + buckets + keys;
     if total > 0 {

@@ -19,9 +19,8 @@ use crate::{
 /// What this layer needs.
 #[derive(Clone)]
 pub struct Callers {
-    pub db: sea_orm::DatabaseConnection,
     pub authenticator: Authenticator,
-    pub rate_limits: crate::config::RateLimitSettings,
+    pub limiter: Arc<rate_limit::Limiter>,
     pub idempotency: Idempotency,
     pub metrics: Arc<Metrics>,
 }
@@ -51,21 +50,19 @@ impl Callers {
         let Some(principal) = self.caller(&req).await else {
             return call(ep, req).await;
         };
-        let verdict =
-            if self.rate_limits.per_user.is_some() || self.rate_limits.per_client.is_some() {
-                let now = chrono::Utc::now().timestamp_millis();
-                match rate_limit::check(&self.db, &self.rate_limits, &principal, now).await {
-                    Ok(verdict) => verdict,
-                    Err(err) => {
-                        // Failing open: an unreachable database fails the
-                        // operation itself with a clearer answer.
-                        tracing::warn!(error = %err, "rate limit: could not count the request");
-                        None
-                    }
+        let verdict = if self.limiter.is_enabled() {
+            match self.limiter.check(&principal).await {
+                Ok(verdict) => verdict,
+                Err(err) => {
+                    // Failing open: an unreachable database fails the
+                    // operation itself with a clearer answer.
+                    tracing::warn!(error = %err, "rate limit: could not count the request");
+                    None
                 }
-            } else {
-                None
-            };
+            }
+        } else {
+            None
+        };
         if let Some(refused) = verdict.as_ref().and_then(rate_limit::Verdict::refused_by) {
             self.metrics.rate_limited(refused.bucket.name());
             let retry = verdict.as_ref().map_or(1, rate_limit::Verdict::retry_after);

@@ -203,6 +203,45 @@ async fn each_user_has_a_bucket_and_the_429_says_when_to_come_back() {
 }
 
 #[tokio::test]
+async fn a_busy_callers_tokens_are_spent_ahead_and_the_limit_still_holds() {
+    // 300 an hour: the process takes three tokens at a time from the
+    // database and hands them out from memory.
+    let app = TestApp::spawn_with_http(HttpSettings {
+        rate_limits: RateLimitSettings {
+            per_user: per_hour(300),
+            per_client: None,
+        },
+        ..HttpSettings::default()
+    })
+    .await;
+    let user = app.user("busy-bee@example.com").await;
+    let mut allowed = 0;
+    let mut last_remaining = u64::MAX;
+    for _ in 0..310 {
+        let response = app.me(&user.token).await;
+        if response.status() == StatusCode::OK {
+            allowed += 1;
+            let standing = response.headers()["ratelimit"].to_str().unwrap().to_owned();
+            let remaining: u64 = standing
+                .split(';')
+                .find_map(|part| part.strip_prefix("r="))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                remaining < last_remaining,
+                "{standing} after {last_remaining}"
+            );
+            last_remaining = remaining;
+        } else {
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    assert_eq!(allowed, 300);
+    assert_eq!(last_remaining, 0);
+}
+
+#[tokio::test]
 async fn a_repeated_idempotency_key_replays_the_first_answer_and_creates_nothing() {
     let app = TestApp::spawn().await;
     let user = app.user("retry@example.com").await;
