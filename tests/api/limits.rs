@@ -10,11 +10,19 @@ use serde_json::{Value, json};
 
 use crate::common::{TestApp, TestUser, problem};
 
-fn per_hour(requests: u32) -> Option<Rate> {
-    Some(Rate {
-        requests,
-        per: Duration::from_secs(3600),
+/// An app where each user may make `requests` an hour.
+async fn app_with_user_limit(requests: u32) -> TestApp {
+    TestApp::spawn_with_http(HttpSettings {
+        rate_limits: RateLimitSettings {
+            per_user: Some(Rate {
+                requests,
+                per: Duration::from_secs(3600),
+            }),
+            per_client: None,
+        },
+        ..HttpSettings::default()
     })
+    .await
 }
 
 async fn post_task(
@@ -132,14 +140,7 @@ async fn a_request_that_outlasts_the_timeout_is_abandoned_with_retry_after() {
 
 #[tokio::test]
 async fn each_user_has_a_bucket_and_the_429_says_when_to_come_back() {
-    let app = TestApp::spawn_with_http(HttpSettings {
-        rate_limits: RateLimitSettings {
-            per_user: per_hour(3),
-            per_client: None,
-        },
-        ..HttpSettings::default()
-    })
-    .await;
+    let app = app_with_user_limit(3).await;
     let busy = app.user("busy@example.com").await;
     let calm = app.user("calm@example.com").await;
     for left in [2, 1, 0] {
@@ -187,15 +188,7 @@ async fn each_user_has_a_bucket_and_the_429_says_when_to_come_back() {
             .status(),
         StatusCode::UNAUTHORIZED
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"errand_rate_limited_requests_total{limit="user"} 2"#),
         "{metrics}"
@@ -206,14 +199,7 @@ async fn each_user_has_a_bucket_and_the_429_says_when_to_come_back() {
 async fn a_busy_callers_tokens_are_spent_ahead_and_the_limit_still_holds() {
     // 300 an hour: the process takes three tokens at a time from the
     // database and hands them out from memory.
-    let app = TestApp::spawn_with_http(HttpSettings {
-        rate_limits: RateLimitSettings {
-            per_user: per_hour(300),
-            per_client: None,
-        },
-        ..HttpSettings::default()
-    })
-    .await;
+    let app = app_with_user_limit(300).await;
     let user = app.user("busy-bee@example.com").await;
     let mut allowed = 0;
     let mut last_remaining = u64::MAX;
@@ -352,15 +338,7 @@ async fn metrics_count_requests_by_operation_and_show_the_outbox_and_pool() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"operation="unmatched",status="404"} 1"#),
         "{text}"
@@ -375,15 +353,7 @@ async fn published_events_show_in_the_publish_latency() {
     app.new_task(&user, json!({ "title": "Relayed" })).await;
     let mut text = String::new();
     for _ in 0..100 {
-        text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        text = app.metrics().await;
         if text.contains("errand_outbox_published_events_total 1") {
             break;
         }

@@ -239,15 +239,7 @@ async fn tool_calls_change_the_same_tasks_the_api_sees() {
 
     // Metrics count each tool call under its operation, beside the /mcp
     // requests that carried them.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for expected in [
         r#"errand_http_requests_total{door="mcp",operation="createTask",status="201"} 1"#,
         r#"errand_http_requests_total{door="mcp",operation="listTasks",status="200"} 2"#,

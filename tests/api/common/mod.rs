@@ -292,6 +292,18 @@ impl TestApp {
         }
     }
 
+    /// The `/metrics` exposition, as Prometheus would scrape it.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn user(&self, email: &str) -> TestUser {
         self.user_with_scopes(email, ALL_SCOPES).await
     }
