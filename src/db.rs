@@ -91,7 +91,7 @@ const MIGRATION_LOCK: i64 = 0x6572_7261_6e64;
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
     // The lock's transaction holds a connection: a pool of one would leave
     // none for the migrations.
-    if db.get_database_backend() != DbBackend::Postgres || pool_state(db).2 < 2 {
+    if db.get_database_backend() != DbBackend::Postgres || pool_state(db).max < 2 {
         return Migrator::up(db, None).await.map_err(DbSetupError::Migrate);
     }
     let lock = db.begin().await.map_err(DbSetupError::Migrate)?;
@@ -234,17 +234,45 @@ impl Wakeups {
     }
 }
 
-/// The pool's connections now: (open, idle, largest size), for metrics.
-pub fn pool_state(db: &DatabaseConnection) -> (u32, u32, u32) {
-    fn state<D: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<D>) -> (u32, u32, u32) {
-        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
-        (pool.size(), idle, pool.options().get_max_connections())
+/// A pool's connections at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolState {
+    pub open: u32,
+    pub idle: u32,
+    /// The most it may open.
+    pub max: u32,
+}
+
+/// The pool's connections now, for metrics and the migration lock.
+pub fn pool_state(db: &DatabaseConnection) -> PoolState {
+    fn state<D: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<D>) -> PoolState {
+        PoolState {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
     }
     match db.get_database_backend() {
         DbBackend::Postgres => state(db.get_postgres_connection_pool()),
         DbBackend::Sqlite => state(db.get_sqlite_connection_pool()),
-        _ => (0, 0, 0),
+        _ => PoolState::default(),
     }
+}
+
+/// A hand-written statement for either database: `sql` numbers its
+/// parameters PostgreSQL's way (`$1`), which SQLite reads as `?1`. Only for
+/// SQL that is the same on both but for that (and with no `$` elsewhere).
+pub fn statement(
+    db: &DatabaseConnection,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> sea_orm::Statement {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => sql.to_owned(),
+        _ => sql.replace('$', "?"),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// `SELECT 1`, for readiness.

@@ -23,12 +23,13 @@ use poem::{
     Body, Request, Response,
     http::{HeaderName, HeaderValue, StatusCode, header},
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::{
     auth::Principal,
+    db,
     problem::{Problem, ProblemKind},
     web::json_body::BODY_LIMIT,
     webhooks::sealing::SealingKey,
@@ -291,15 +292,6 @@ impl Idempotency {
         Ok(response)
     }
 
-    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
-        let backend = self.db.get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => sql.to_owned(),
-            _ => sql.replace('$', "?"),
-        };
-        Statement::from_sql_and_values(backend, sql, values)
-    }
-
     /// The sealed body's associated data: its owner and key.
     fn context(owner: &str, key: &str) -> Vec<u8> {
         format!("idempotency:{owner}:{key}").into_bytes()
@@ -310,7 +302,7 @@ impl Idempotency {
         for _ in 0..2 {
             let inserted = self
                 .db
-                .execute_raw(self.statement(
+                .execute_raw(db::statement(&self.db,
                     "INSERT INTO idempotency_keys (owner, key, fingerprint, status, headers, body, created_ms, expires_ms) \
                      VALUES ($1, $2, $3, NULL, NULL, NULL, $4, $5) ON CONFLICT (owner, key) DO NOTHING",
                     vec![
@@ -327,7 +319,8 @@ impl Idempotency {
             }
             let Some(row) = self
                 .db
-                .query_one_raw(self.statement(
+                .query_one_raw(db::statement(
+                    &self.db,
                     "SELECT fingerprint, status, headers, body, created_ms, expires_ms \
                      FROM idempotency_keys WHERE owner = $1 AND key = $2",
                     vec![owner.into(), key.into()],
@@ -340,7 +333,7 @@ impl Idempotency {
             let expires: i64 = row.try_get("", "expires_ms")?;
             if expires <= now {
                 self.db
-                    .execute_raw(self.statement(
+                    .execute_raw(db::statement(&self.db,
                         "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2 AND expires_ms <= $3",
                         vec![owner.into(), key.into(), now.into()],
                     ))
@@ -357,7 +350,8 @@ impl Idempotency {
                 if now - created > millis(self.stale_after) {
                     let taken = self
                         .db
-                        .execute_raw(self.statement(
+                        .execute_raw(db::statement(
+                            &self.db,
                             "UPDATE idempotency_keys SET created_ms = $1 \
                              WHERE owner = $2 AND key = $3 AND status IS NULL AND created_ms = $4",
                             vec![now.into(), owner.into(), key.into(), created.into()],
@@ -413,7 +407,7 @@ impl Idempotency {
             .map_err(Problem::internal)?;
         let headers = serde_json::to_string(headers).map_err(Problem::internal)?;
         self.db
-            .execute_raw(self.statement(
+            .execute_raw(db::statement(&self.db,
                 "UPDATE idempotency_keys SET status = $1, headers = $2, body = $3 WHERE owner = $4 AND key = $5",
                 vec![
                     i16::try_from(status.as_u16()).unwrap_or(500).into(),
@@ -430,7 +424,8 @@ impl Idempotency {
 
     async fn release(&self, owner: &str, key: &str) -> Result<(), DbErr> {
         self.db
-            .execute_raw(self.statement(
+            .execute_raw(db::statement(
+                &self.db,
                 "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2 AND status IS NULL",
                 vec![owner.into(), key.into()],
             ))
@@ -441,15 +436,10 @@ impl Idempotency {
 
 /// Forgets responses past their 24 hours, for the janitor.
 pub async fn sweep(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "DELETE FROM idempotency_keys WHERE expires_ms < $1",
-        _ => "DELETE FROM idempotency_keys WHERE expires_ms < ?",
-    };
     let result = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
+        .execute_raw(db::statement(
+            db,
+            "DELETE FROM idempotency_keys WHERE expires_ms < $1",
             [Value::from(millis_now())],
         ))
         .await?;

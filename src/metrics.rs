@@ -292,14 +292,14 @@ impl Metrics {
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
             self.outbox_oldest.set(oldest.unwrap_or(0).max(0));
         }
-        let (size, idle, max) = crate::db::pool_state(db);
+        let pool = crate::db::pool_state(db);
         self.pool
             .get_or_create(&PoolLabels { state: "in_use" })
-            .set(i64::from(size.saturating_sub(idle)));
+            .set(i64::from(pool.open.saturating_sub(pool.idle)));
         self.pool
             .get_or_create(&PoolLabels { state: "idle" })
-            .set(i64::from(idle));
-        self.pool_max.set(i64::from(max));
+            .set(i64::from(pool.idle));
+        self.pool_max.set(i64::from(pool.max));
         let mut text = String::new();
         encode(&mut text, &self.registry)?;
         Ok(text)

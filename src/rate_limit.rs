@@ -22,11 +22,12 @@
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use poem::http::{HeaderName, HeaderValue};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Value};
 
 use crate::{
     auth::Principal,
     config::{Rate, RateLimitSettings},
+    db,
 };
 
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -148,7 +149,7 @@ fn lease_size(rate: Rate) -> u32 {
 /// How long a lease's tokens may be spent: past that, they count against a
 /// window long gone.
 fn lease_lifetime(rate: Rate) -> Duration {
-    (rate.per / 100).clamp(Duration::from_micros(10), Duration::from_secs(1))
+    (rate.per / 100).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
 /// Tokens this process took from a bucket ahead of use.
@@ -304,14 +305,7 @@ async fn spend(
          RETURNING key, tat_us, allowed",
         rows = rows.join(", "),
     );
-    let sql = match backend {
-        DbBackend::Postgres => sql,
-        // SQLite numbers its parameters `?NNN`.
-        _ => sql.replace('$', "?"),
-    };
-    let returned = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    let returned = db.query_all_raw(db::statement(db, &sql, values)).await?;
     let mut standings = Vec::with_capacity(buckets.len());
     for (bucket, key, rate, _) in buckets {
         let row = returned
@@ -368,15 +362,10 @@ fn standing(
 /// Forgets buckets that are full again (nothing to remember), for the
 /// janitor.
 pub async fn sweep(db: &DatabaseConnection, now_us: i64) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "DELETE FROM rate_limits WHERE tat_us < $1",
-        _ => "DELETE FROM rate_limits WHERE tat_us < ?",
-    };
     let result = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
+        .execute_raw(db::statement(
+            db,
+            "DELETE FROM rate_limits WHERE tat_us < $1",
             [Value::from(now_us)],
         ))
         .await?;

@@ -203,10 +203,12 @@ impl Relay {
         let mut failed_keys: HashSet<&str> = HashSet::new();
         let mut acknowledged = Vec::with_capacity(rows.len());
         let mut first_failure = None;
+        // Every acknowledgement has arrived by now.
+        let acknowledged_at = chrono::Utc::now();
         for (row, result) in rows.iter().zip(results) {
             match result {
                 Ok(_) if !failed_keys.contains(row.message_key.as_str()) => {
-                    let age = (chrono::Utc::now() - row.created_at)
+                    let age = (acknowledged_at - row.created_at)
                         .to_std()
                         .unwrap_or_default();
                     self.metrics.published(age);

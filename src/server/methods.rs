@@ -50,8 +50,8 @@ pub struct MethodTable {
 }
 
 impl MethodTable {
-    /// Records that `template` answers `methods`.
-    pub fn add(&mut self, template: &str, methods: impl IntoIterator<Item = Method>) {
+    /// Records that `template` answers `methods`; the route's index.
+    pub fn add(&mut self, template: &str, methods: impl IntoIterator<Item = Method>) -> usize {
         let segments = segments(template);
         let index = match self.routes.iter().position(|(s, _)| *s == segments) {
             Some(index) => index,
@@ -67,17 +67,15 @@ impl MethodTable {
                 known.push(method);
             }
         }
+        index
     }
 
     /// Records every operation of an OpenAPI document.
     pub fn add_document(&mut self, document: &Value) {
         for (path, method, operation) in crate::spec::finish::operations(document) {
             if let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
-                self.add(&path, [method.clone()]);
-                if let (Some(id), Some(index)) = (
-                    operation.get("operationId").and_then(Value::as_str),
-                    self.routes.iter().position(|(s, _)| *s == segments(&path)),
-                ) {
+                let index = self.add(&path, [method.clone()]);
+                if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
                     self.operation_ids.push((index, method, id.to_owned()));
                 }
             }
