@@ -146,7 +146,9 @@ impl OidcSettings {
 pub struct AuthSettings {
     pub signing_key_file: Option<PathBuf>,
     pub oidc: Option<OidcSettings>,
-    pub trust_forwarded_for: bool,
+    /// How many trusted proxies append to `X-Forwarded-For` in front of
+    /// Errand (0: take the peer address).
+    pub trusted_proxy_hops: u8,
 }
 
 /// The default topic events are published to.
@@ -379,6 +381,75 @@ impl Default for WebhookSettings {
                 .map(Duration::from_secs)
                 .collect(),
             disable_after: Duration::from_secs(5 * 24 * 60 * 60),
+        }
+    }
+}
+
+/// Where mail goes.
+#[derive(Debug, Clone, Args)]
+pub struct MailArgs {
+    /// The SMTP server mail is sent through, as a URL:
+    /// `smtps://user:password@smtp.example.com` (TLS on connect, port 465),
+    /// `smtp://user:password@smtp.example.com:587?tls=required` (STARTTLS).
+    /// Without it, each message is written as an `.eml` file to
+    /// ERRAND_MAIL_DIR and its links are logged.
+    #[arg(long, env = "ERRAND_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Who mail is from: a name and an address of the operator's domain.
+    #[arg(long, env = "ERRAND_MAIL_FROM", default_value = DEFAULT_MAIL_FROM)]
+    pub mail_from: String,
+
+    /// The folder mail is written to when no SMTP server is set.
+    #[arg(long, env = "ERRAND_MAIL_DIR", default_value = DEFAULT_MAIL_DIR)]
+    pub mail_dir: PathBuf,
+}
+
+pub const DEFAULT_MAIL_FROM: &str = "Errand <errand@localhost>";
+pub const DEFAULT_MAIL_DIR: &str = "errand-mail";
+
+impl MailArgs {
+    pub fn settings(&self) -> MailSettings {
+        MailSettings {
+            smtp_url: self.smtp_url.clone().filter(|url| !url.is_empty()),
+            from: self.mail_from.clone(),
+            folder: self.mail_dir.clone(),
+            ..MailSettings::default()
+        }
+    }
+}
+
+/// How mail is sent.
+#[derive(Clone)]
+pub struct MailSettings {
+    pub smtp_url: Option<String>,
+    pub from: String,
+    pub folder: PathBuf,
+    /// The waits before each retry; a message is given up after the last.
+    pub retry_schedule: Vec<std::time::Duration>,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("folder", &self.folder)
+            .finish()
+    }
+}
+
+impl Default for MailSettings {
+    /// Retries after 1 minute, 5 minutes, 30 minutes, 2 hours and 6 hours.
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: DEFAULT_MAIL_FROM.to_owned(),
+            folder: PathBuf::from(DEFAULT_MAIL_DIR),
+            retry_schedule: [60, 300, 1800, 7200, 21600]
+                .into_iter()
+                .map(std::time::Duration::from_secs)
+                .collect(),
         }
     }
 }

@@ -134,8 +134,12 @@ pub async fn connect_for_serving(
 /// Begins a transaction that will write. On SQLite it takes the write lock up
 /// front (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
 /// can fail with SQLITE_BUSY when another process wrote in between, instead of
-/// waiting for the lock.
+/// waiting for the lock. Inside [`shared`] work it joins the shared
+/// transaction (as a savepoint), so it commits or rolls back with it.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    if let Some(shared) = shared_transaction() {
+        return shared.begin().await;
+    }
     match db.get_database_backend() {
         DbBackend::Sqlite => {
             db.begin_with_options(TransactionOptions {
@@ -145,6 +149,178 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
             .await
         }
         _ => db.begin().await,
+    }
+}
+
+/// Makes concurrent transactions that name the same `key` run one after
+/// another from here until they end, for rules a count alone cannot keep
+/// (at most N of something per user): on PostgreSQL an advisory lock on the
+/// key's hash, held until the transaction ends; on SQLite nothing, since the
+/// transaction from [`begin_write`] already holds the only write lock.
+pub async fn serialize_on(txn: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        [key.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// The transaction that work run by [`shared`] joins, and what is to happen
+/// once it commits.
+struct Shared {
+    txn: std::sync::Arc<DatabaseTransaction>,
+    after_commit: std::sync::Mutex<Vec<Hook>>,
+}
+
+tokio::task_local! {
+    static SHARED: Shared;
+}
+
+fn shared_transaction() -> Option<std::sync::Arc<DatabaseTransaction>> {
+    SHARED.try_with(|shared| shared.txn.clone()).ok()
+}
+
+/// Runs `work` so that every write it begins with [`begin_write`] (and every
+/// statement it runs through [`conn`]) joins `txn`: the caller then commits
+/// or rolls back all of it at once, with whatever it wrote itself. For an
+/// action and its `Idempotency-Key` record, which must commit together.
+/// Returns the work's output with the transaction, to be finished with
+/// [`Finish::commit`] or dropped (which rolls back).
+pub async fn shared<T>(txn: DatabaseTransaction, work: impl Future<Output = T>) -> (T, Finish) {
+    let shared = Shared {
+        txn: std::sync::Arc::new(txn),
+        after_commit: std::sync::Mutex::new(Vec::new()),
+    };
+    let (output, shared) = SHARED
+        .scope(shared, async move {
+            let output = work.await;
+            let shared = SHARED.try_with(|shared| {
+                (
+                    shared.txn.clone(),
+                    std::mem::take(
+                        &mut *shared
+                            .after_commit
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()),
+                    ),
+                )
+            });
+            (output, shared)
+        })
+        .await;
+    let (txn, hooks) = match shared {
+        Ok((txn, hooks)) => (std::sync::Arc::into_inner(txn), hooks),
+        Err(_) => (None, Vec::new()),
+    };
+    (output, Finish { txn, hooks })
+}
+
+/// A shared transaction after its work, to commit or drop.
+pub struct Finish {
+    /// `None` only if the work kept a handle to it (a bug): nothing is
+    /// committed then.
+    txn: Option<DatabaseTransaction>,
+    hooks: Vec<Hook>,
+}
+
+impl Finish {
+    /// The transaction, for what the caller writes beside the work.
+    pub fn transaction(&self) -> Option<&DatabaseTransaction> {
+        self.txn.as_ref()
+    }
+
+    /// Commits, then runs what the work asked to run after its commit.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        let txn = self
+            .txn
+            .ok_or_else(|| DbErr::Custom("the shared transaction is still in use".to_owned()))?;
+        txn.commit().await?;
+        for hook in self.hooks {
+            hook();
+        }
+        Ok(())
+    }
+}
+
+/// Runs `hook` once the current work's changes are committed: at once when
+/// the caller has committed its own transaction (call it after that), or,
+/// inside [`shared`] work, when the shared transaction commits (and never if
+/// it rolls back). For waking the jobs that pick up what was written.
+pub fn after_commit(hook: impl FnOnce() + Send + 'static) {
+    let mut hook = Some(Box::new(hook) as Hook);
+    let _ = SHARED.try_with(|shared| {
+        if let (Ok(mut hooks), Some(hook)) = (shared.after_commit.lock(), hook.take()) {
+            hooks.push(hook);
+        }
+    });
+    if let Some(hook) = hook {
+        hook();
+    }
+}
+
+/// Where a statement outside [`begin_write`] runs: in the shared
+/// transaction inside [`shared`] work, else on the pool.
+pub fn conn(db: &DatabaseConnection) -> Conn<'_> {
+    match shared_transaction() {
+        Some(txn) => Conn::Shared(txn),
+        None => Conn::Pool(db),
+    }
+}
+
+/// A connection for one statement: the pool, or the shared transaction.
+pub enum Conn<'a> {
+    Pool(&'a DatabaseConnection),
+    Shared(std::sync::Arc<DatabaseTransaction>),
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Conn<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Self::Pool(db) => db.get_database_backend(),
+            Self::Shared(txn) => txn.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Self::Pool(db) => db.execute_raw(stmt).await,
+            Self::Shared(txn) => txn.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Self::Pool(db) => db.execute_unprepared(sql).await,
+            Self::Shared(txn) => txn.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        match self {
+            Self::Pool(db) => db.query_one_raw(stmt).await,
+            Self::Shared(txn) => txn.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        match self {
+            Self::Pool(db) => db.query_all_raw(stmt).await,
+            Self::Shared(txn) => txn.query_all_raw(stmt).await,
+        }
     }
 }
 
@@ -263,7 +439,7 @@ pub fn pool_state(db: &DatabaseConnection) -> PoolState {
 /// parameters PostgreSQL's way (`$1`), which SQLite reads as `?1`. Only for
 /// SQL that is the same on both but for that (and with no `$` elsewhere).
 pub fn statement(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     sql: &str,
     values: impl IntoIterator<Item = sea_orm::Value>,
 ) -> sea_orm::Statement {
@@ -273,6 +449,31 @@ pub fn statement(
         _ => sql.replace('$', "?"),
     };
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Whether a failure is the database being busy rather than broken: a lock
+/// or the pool not handed out in time, a statement cancelled for taking too
+/// long, SQLite's busy or locked answers. What waits too long behind another
+/// transaction gets, so the caller may say "retry shortly".
+pub fn is_contention(err: &DbErr) -> bool {
+    use sea_orm::{ConnAcquireErr, RuntimeErr, sqlx};
+    let database = |err: &sqlx::Error| match err {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            // PostgreSQL: query_canceled (statement_timeout), lock_not_available;
+            // SQLite: SQLITE_BUSY, SQLITE_LOCKED.
+            Some("57014" | "55P03" | "5" | "6")
+        ),
+        _ => false,
+    };
+    match err {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => database(e),
+        _ => false,
+    }
 }
 
 /// `SELECT 1`, for readiness.

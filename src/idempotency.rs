@@ -3,36 +3,41 @@
 //! timeout or a dropped connection gets the first response again instead of
 //! a second task.
 //!
-//! Keys belong to a caller (user and client): the first request under a key
-//! claims it with one insert; the response is kept for 24 hours (its body
-//! sealed at rest, since a webhook's creation returns its signing secret
-//! once). The same key with the same method, path and body replays that
-//! response with `Idempotent-Replayed: true`; with anything else it is a
-//! 422. A duplicate that arrives while the first still runs waits for its
-//! result (in any replica: the claim is a database row), or gets a 409 with
-//! `Retry-After` if the first outlasts the wait.
+//! Keys belong to a caller (user and client). The first request under a key
+//! claims it with an insert inside a write transaction, runs the action in
+//! that same transaction (every write the action begins joins it, see
+//! `db::shared`), and records its response there too, so the claim, the
+//! action and the kept response commit together or not at all: no crash,
+//! lost connection or failed write between them can leave an action done
+//! without its answer kept, and a retry never acts a second time. The
+//! response is kept for 24 hours (its body sealed at rest, since a webhook's
+//! creation returns its signing secret once). The same key with the same
+//! method, path and body replays it with `Idempotent-Replayed: true`; with
+//! anything else it is a 422. A duplicate that arrives while the first still
+//! runs waits for its commit (the database makes it wait on the claimed
+//! row), or gets a 409 with `Retry-After` if that takes too long.
 //!
-//! Responses that did not act are not kept, so the request can be repeated
-//! once the cause is fixed: 401/403 (the token), 408/429 (throttled, timed
-//! out) and any 5xx. A claim whose request died with its process is taken
-//! over once it is older than twice the request timeout.
+//! A replay is authorised like the original: the caller must hold the
+//! scopes the operation requires, or the operation runs and answers its own
+//! 403. Responses that did not act are not kept, and what they wrote is
+//! rolled back with the claim, so the request can be repeated once the cause
+//! is fixed: 401/403 (the token), 408/429 (throttled, timed out) and any 5xx.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use poem::{
     Body, Request, Response,
     http::{HeaderName, HeaderValue, StatusCode, header},
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
 use crate::{
-    auth::Principal,
+    auth::{Principal, Scope},
     db,
     problem::{Problem, ProblemKind},
+    sealing::{Sealer, SealingKey},
     web::json_body::BODY_LIMIT,
-    webhooks::sealing::SealingKey,
 };
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -42,8 +47,6 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest key accepted (UUIDs and ULIDs fit with room to spare).
 const MAX_KEY_LEN: usize = 255;
-/// How often a waiting duplicate looks whether the first has finished.
-const POLL: Duration = Duration::from_millis(25);
 /// Response headers kept with the body; others (the date, the request id,
 /// rate-limit standing) belong to each answer.
 const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
@@ -52,12 +55,7 @@ const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, h
 #[derive(Clone)]
 pub struct Idempotency {
     db: DatabaseConnection,
-    sealing: Arc<OnceCell<SealingKey>>,
-    configured_key: Option<String>,
-    /// How long a duplicate waits for the first request's result.
-    wait: Duration,
-    /// When a claim without a result counts as abandoned.
-    stale_after: Duration,
+    sealer: Sealer,
 }
 
 impl std::fmt::Debug for Idempotency {
@@ -66,21 +64,24 @@ impl std::fmt::Debug for Idempotency {
     }
 }
 
-/// What the claim on a key found.
-#[derive(Debug)]
-enum Claim {
-    /// This request is the first: run it and keep its response.
-    Owner,
-    Replay(KeptResponse),
-    Mismatch,
-    InProgress,
-}
-
+/// A response kept under a key.
 #[derive(Debug)]
 struct KeptResponse {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+}
+
+/// What is recorded under a key, as far as a new request is concerned.
+#[derive(Debug)]
+enum Found {
+    Nothing,
+    Replay(KeptResponse),
+    Mismatch,
+    /// A claim without a response, written by an earlier release that
+    /// recorded the two apart: whether it acted is unknown, so it is never
+    /// taken over; it expires with the key.
+    Unfinished,
 }
 
 fn millis_now() -> i64 {
@@ -154,21 +155,18 @@ fn keeps(status: StatusCode) -> bool {
         ))
 }
 
+fn in_progress() -> Problem {
+    Problem::new(
+        ProblemKind::RequestInProgress,
+        "The first request with this Idempotency-Key is still running. Retry in a moment to \
+         receive its result.",
+    )
+    .with_header(header::RETRY_AFTER, "1")
+}
+
 impl Idempotency {
-    pub fn new(
-        db: DatabaseConnection,
-        configured_key: Option<String>,
-        request_timeout: Duration,
-    ) -> Self {
-        Self {
-            db,
-            sealing: Arc::new(OnceCell::new()),
-            configured_key,
-            wait: request_timeout
-                .saturating_sub(Duration::from_secs(2))
-                .max(POLL),
-            stale_after: request_timeout * 2,
-        }
+    pub fn new(db: DatabaseConnection, sealer: Sealer) -> Self {
+        Self { db, sealer }
     }
 
     /// Whether `req` asks for idempotency: a POST to the API with the header.
@@ -178,19 +176,15 @@ impl Idempotency {
             && req.headers().contains_key(IDEMPOTENCY_KEY)
     }
 
-    async fn sealing(&self) -> Result<&SealingKey, Problem> {
-        self.sealing
-            .get_or_try_init(|| SealingKey::load(&self.db, self.configured_key.as_deref()))
-            .await
-            .map_err(Problem::internal)
-    }
-
-    /// Runs `next` once per key: the first request under a key runs and its
-    /// response is kept; repeats get that response.
+    /// Runs `next` once per key: the first request under a key runs in a
+    /// transaction that also records its response; repeats get that
+    /// response. `required` are the scopes the operation demands: a caller
+    /// without them gets no replay (the operation refuses it itself).
     pub async fn run<F, Fut>(
         &self,
         mut req: Request,
         principal: &Principal,
+        required: &[Scope],
         next: F,
     ) -> Result<Response, Problem>
     where
@@ -201,6 +195,13 @@ impl Idempotency {
             Some(value) => parse_key(value)?,
             None => return Ok(next(req).await),
         };
+        if !required
+            .iter()
+            .all(|scope| principal.scopes.contains(*scope))
+        {
+            // Authorised like the original, or not replayed at all.
+            return Ok(next(req).await);
+        }
         let body = req
             .take_body()
             .into_bytes_limit(BODY_LIMIT)
@@ -214,40 +215,37 @@ impl Idempotency {
         let print = fingerprint(&req, &body);
         req.set_body(Body::from_bytes(body));
         let owner = owner_of(principal);
-        let started = tokio::time::Instant::now();
-        loop {
-            match self
-                .claim(&owner, &key, &print)
-                .await
-                .map_err(Problem::internal)?
-            {
-                Claim::Owner => break,
-                Claim::Replay(kept) => return Self::replay(kept),
-                Claim::Mismatch => {
+        // Loaded before the claim: on SQLite the claim's transaction then
+        // holds the only connection.
+        let sealing = self.sealer.key().await.map_err(Problem::internal)?;
+        let txn = loop {
+            match self.find(sealing, &owner, &key, &print).await {
+                Ok(Found::Nothing) => {}
+                Ok(Found::Replay(kept)) => return Self::replay(kept),
+                Ok(Found::Mismatch) => {
                     return Err(Problem::new(
                         ProblemKind::IdempotencyKeyReused,
                         "This Idempotency-Key was already used for a request with a different \
                          method, path or body. Send a new key for a new request.",
                     ));
                 }
-                Claim::InProgress if started.elapsed() < self.wait => {
-                    tokio::time::sleep(POLL).await;
-                }
-                Claim::InProgress => {
-                    return Err(Problem::new(
-                        ProblemKind::RequestInProgress,
-                        "The first request with this Idempotency-Key is still running. Retry \
-                         in a moment to receive its result.",
-                    )
-                    .with_header(header::RETRY_AFTER, "1"));
-                }
+                Ok(Found::Unfinished) => return Err(in_progress()),
+                Err(err) if db::is_contention(&err) => return Err(in_progress()),
+                Err(err) => return Err(Problem::internal(err)),
             }
-        }
-        let mut response = next(req).await;
+            match self.claim(&owner, &key, &print).await {
+                Ok(Some(txn)) => break txn,
+                // Someone else's claim committed meanwhile: look again.
+                Ok(None) => continue,
+                Err(err) if db::is_contention(&err) => return Err(in_progress()),
+                Err(err) => return Err(Problem::internal(err)),
+            }
+        };
+        let (mut response, finish) = db::shared(txn, next(req)).await;
         if !keeps(response.status()) {
-            if let Err(err) = self.release(&owner, &key).await {
-                tracing::warn!(error = %err, "idempotency: could not release a key");
-            }
+            // Dropping the transaction rolls back the claim and whatever
+            // the request wrote: it did not act.
+            drop(finish);
             return Ok(response);
         }
         let bytes = response
@@ -262,13 +260,37 @@ impl Idempotency {
                 Some((name.as_str().to_owned(), value.to_owned()))
             })
             .collect();
-        let stored = self
-            .complete(&owner, &key, response.status(), &headers, &bytes)
-            .await;
-        if let Err(err) = stored {
-            // The action happened; the caller gets its answer. A repeat
-            // then waits until the claim counts as abandoned.
-            tracing::error!(error = %err, "idempotency: could not keep a response");
+        let recorded = match finish.transaction() {
+            Some(txn) => {
+                Self::record(
+                    txn,
+                    sealing,
+                    &owner,
+                    &key,
+                    response.status(),
+                    &headers,
+                    &bytes,
+                )
+                .await
+            }
+            None => Err(DbErr::Custom(
+                "the shared transaction is still in use".to_owned(),
+            )),
+        };
+        // Commit only what was recorded: a failed statement leaves a
+        // transaction that SQLite would still commit, action and all.
+        let committed = match recorded {
+            Ok(()) => finish.commit().await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = committed {
+            // Nothing committed: neither the action nor its answer.
+            return Err(Problem::unavailable(
+                "The request could not be completed and nothing was changed. Retry it with the \
+                 same Idempotency-Key.",
+                err,
+            )
+            .with_header(header::RETRY_AFTER, "1"));
         }
         response.set_body(bytes);
         Ok(response)
@@ -297,140 +319,119 @@ impl Idempotency {
         format!("idempotency:{owner}:{key}").into_bytes()
     }
 
-    async fn claim(&self, owner: &str, key: &str, print: &str) -> Result<Claim, DbErr> {
+    /// What is recorded under the key now (an expired record is removed).
+    async fn find(
+        &self,
+        sealing: &SealingKey,
+        owner: &str,
+        key: &str,
+        print: &str,
+    ) -> Result<Found, DbErr> {
         let now = millis_now();
-        for _ in 0..2 {
-            let inserted = self
-                .db
-                .execute_raw(db::statement(&self.db,
-                    "INSERT INTO idempotency_keys (owner, key, fingerprint, status, headers, body, created_ms, expires_ms) \
-                     VALUES ($1, $2, $3, NULL, NULL, NULL, $4, $5) ON CONFLICT (owner, key) DO NOTHING",
-                    vec![
-                        owner.into(),
-                        key.into(),
-                        print.into(),
-                        now.into(),
-                        (now + millis(RETENTION)).into(),
-                    ],
+        let Some(row) = self
+            .db
+            .query_one_raw(db::statement(
+                &self.db,
+                "SELECT fingerprint, status, headers, body, expires_ms \
+                 FROM idempotency_keys WHERE owner = $1 AND key = $2",
+                vec![owner.into(), key.into()],
+            ))
+            .await?
+        else {
+            return Ok(Found::Nothing);
+        };
+        let expires: i64 = row.try_get("", "expires_ms")?;
+        if expires <= now {
+            self.db
+                .execute_raw(db::statement(
+                    &self.db,
+                    "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2 AND expires_ms <= $3",
+                    vec![owner.into(), key.into(), now.into()],
                 ))
                 .await?;
-            if inserted.rows_affected() == 1 {
-                return Ok(Claim::Owner);
-            }
-            let Some(row) = self
-                .db
-                .query_one_raw(db::statement(
-                    &self.db,
-                    "SELECT fingerprint, status, headers, body, created_ms, expires_ms \
-                     FROM idempotency_keys WHERE owner = $1 AND key = $2",
-                    vec![owner.into(), key.into()],
-                ))
-                .await?
-            else {
-                // Released between the insert and the look: try again.
-                continue;
-            };
-            let expires: i64 = row.try_get("", "expires_ms")?;
-            if expires <= now {
-                self.db
-                    .execute_raw(db::statement(&self.db,
-                        "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2 AND expires_ms <= $3",
-                        vec![owner.into(), key.into(), now.into()],
-                    ))
-                    .await?;
-                continue;
-            }
-            let stored: String = row.try_get("", "fingerprint")?;
-            if stored != print {
-                return Ok(Claim::Mismatch);
-            }
-            let status: Option<i16> = row.try_get("", "status")?;
-            let Some(status) = status else {
-                let created: i64 = row.try_get("", "created_ms")?;
-                if now - created > millis(self.stale_after) {
-                    let taken = self
-                        .db
-                        .execute_raw(db::statement(
-                            &self.db,
-                            "UPDATE idempotency_keys SET created_ms = $1 \
-                             WHERE owner = $2 AND key = $3 AND status IS NULL AND created_ms = $4",
-                            vec![now.into(), owner.into(), key.into(), created.into()],
-                        ))
-                        .await?;
-                    if taken.rows_affected() == 1 {
-                        tracing::warn!(
-                            "idempotency: took over a key whose first request never finished"
-                        );
-                        return Ok(Claim::Owner);
-                    }
-                }
-                return Ok(Claim::InProgress);
-            };
-            let headers: Option<String> = row.try_get("", "headers")?;
-            let body: Option<String> = row.try_get("", "body")?;
-            let headers = headers
-                .and_then(|h| serde_json::from_str(&h).ok())
-                .unwrap_or_default();
-            let body = match body {
-                Some(sealed) => {
-                    let sealing = self
-                        .sealing()
-                        .await
-                        .map_err(|p| DbErr::Custom(p.to_string()))?;
-                    sealing
-                        .open_bytes(&Self::context(owner, key), &sealed)
-                        .map_err(|e| DbErr::Custom(e.to_string()))?
-                }
-                None => Vec::new(),
-            };
-            return Ok(Claim::Replay(KeptResponse {
-                status: u16::try_from(status).unwrap_or(500),
-                headers,
-                body,
-            }));
+            return Ok(Found::Nothing);
         }
-        Ok(Claim::InProgress)
+        let stored: String = row.try_get("", "fingerprint")?;
+        if stored != print {
+            return Ok(Found::Mismatch);
+        }
+        let status: Option<i16> = row.try_get("", "status")?;
+        let Some(status) = status else {
+            return Ok(Found::Unfinished);
+        };
+        let headers: Option<String> = row.try_get("", "headers")?;
+        let body: Option<String> = row.try_get("", "body")?;
+        let headers = headers
+            .and_then(|h| serde_json::from_str(&h).ok())
+            .unwrap_or_default();
+        let body = match body {
+            Some(sealed) => sealing
+                .open_bytes(&Self::context(owner, key), &sealed)
+                .map_err(|e| DbErr::Custom(e.to_string()))?,
+            None => Vec::new(),
+        };
+        Ok(Found::Replay(KeptResponse {
+            status: u16::try_from(status).unwrap_or(500),
+            headers,
+            body,
+        }))
     }
 
-    async fn complete(
+    /// Claims the key in a new write transaction, which the request's
+    /// action then runs in; `None` if another claim holds it (committed, or
+    /// committed while this one waited for it).
+    async fn claim(
         &self,
+        owner: &str,
+        key: &str,
+        print: &str,
+    ) -> Result<Option<DatabaseTransaction>, DbErr> {
+        let now = millis_now();
+        let txn = db::begin_write(&self.db).await?;
+        let inserted = txn
+            .execute_raw(db::statement(
+                &self.db,
+                "INSERT INTO idempotency_keys (owner, key, fingerprint, status, headers, body, created_ms, expires_ms) \
+                 VALUES ($1, $2, $3, NULL, NULL, NULL, $4, $5) ON CONFLICT (owner, key) DO NOTHING",
+                vec![
+                    owner.into(),
+                    key.into(),
+                    print.into(),
+                    now.into(),
+                    (now + millis(RETENTION)).into(),
+                ],
+            ))
+            .await?;
+        Ok((inserted.rows_affected() == 1).then_some(txn))
+    }
+
+    /// Records the response under the key, in the claim's transaction.
+    async fn record(
+        txn: &DatabaseTransaction,
+        sealing: &SealingKey,
         owner: &str,
         key: &str,
         status: StatusCode,
         headers: &[(String, String)],
         body: &[u8],
-    ) -> Result<(), Problem> {
-        let sealed = self
-            .sealing()
-            .await?
+    ) -> Result<(), DbErr> {
+        let sealed = sealing
             .seal_bytes(&Self::context(owner, key), body)
-            .map_err(Problem::internal)?;
-        let headers = serde_json::to_string(headers).map_err(Problem::internal)?;
-        self.db
-            .execute_raw(db::statement(&self.db,
-                "UPDATE idempotency_keys SET status = $1, headers = $2, body = $3 WHERE owner = $4 AND key = $5",
-                vec![
-                    i16::try_from(status.as_u16()).unwrap_or(500).into(),
-                    headers.into(),
-                    sealed.into(),
-                    owner.into(),
-                    key.into(),
-                ],
-            ))
-            .await
-            .map_err(Problem::internal)?;
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+        let headers = serde_json::to_string(headers).map_err(|e| DbErr::Custom(e.to_string()))?;
+        txn.execute_raw(db::statement(
+            txn,
+            "UPDATE idempotency_keys SET status = $1, headers = $2, body = $3 WHERE owner = $4 AND key = $5",
+            vec![
+                i16::try_from(status.as_u16()).unwrap_or(500).into(),
+                headers.into(),
+                sealed.into(),
+                owner.into(),
+                key.into(),
+            ],
+        ))
+        .await?;
         Ok(())
-    }
-
-    async fn release(&self, owner: &str, key: &str) -> Result<(), DbErr> {
-        self.db
-            .execute_raw(db::statement(
-                &self.db,
-                "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2 AND status IS NULL",
-                vec![owner.into(), key.into()],
-            ))
-            .await
-            .map(|_| ())
     }
 }
 

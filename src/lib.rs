@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod jobs;
+pub mod mail;
 pub mod mcp;
 pub mod metrics;
 pub mod oauth;
@@ -19,6 +20,7 @@ pub mod patch;
 pub mod problem;
 pub mod rate_limit;
 pub mod reminders;
+pub mod sealing;
 pub mod secrets;
 pub mod server;
 pub mod site;
@@ -45,7 +47,8 @@ use crate::{
         revocation,
     },
     config::{
-        AuthSettings, DatabaseSettings, HttpSettings, KafkaSettings, PublicUrl, WebhookSettings,
+        AuthSettings, DatabaseSettings, HttpSettings, KafkaSettings, MailSettings, PublicUrl,
+        WebhookSettings,
     },
     db::DbSetupError,
     events::{Broker, Source, kafka::BrokerError, relay::Relay},
@@ -55,11 +58,9 @@ use crate::{
     metrics::Metrics,
     oauth::{OAuthState, client_metadata::ClientDocuments},
     outbound::GuardPolicy,
+    sealing::{SealError, Sealer, SealingKey},
     spec::SpecError,
-    webhooks::{
-        dispatch::Dispatcher,
-        sealing::{SealError, SealingKey},
-    },
+    webhooks::dispatch::Dispatcher,
 };
 
 /// Process-wide set-up, done once when a process starts (by `main`, and by
@@ -87,6 +88,8 @@ pub struct App {
     /// Request timeout, rate limits, where metrics are served (set before
     /// building the endpoint).
     pub http: HttpSettings,
+    /// Where mail goes (set before starting the background work).
+    pub mail: MailSettings,
     /// This app's metrics, recorded by the server and the jobs.
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: readiness fails while requests drain.
@@ -153,6 +156,8 @@ pub enum StartError {
     WebhookClient(#[source] reqwest::Error),
     #[error("could not build the HTTP client for client metadata documents")]
     OutboundClient(#[source] reqwest::Error),
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
 }
 
 impl App {
@@ -182,6 +187,7 @@ impl App {
             settings: settings.clone(),
             webhooks: WebhookSettings::default(),
             http: HttpSettings::default(),
+            mail: MailSettings::default(),
             metrics: Arc::new(Metrics::new()),
             draining: Draining::default(),
             csrf_key,
@@ -229,7 +235,7 @@ impl App {
             let key = SealingKey::load(&self.db, self.webhooks.secret_key.as_deref()).await?;
             let dispatcher = Dispatcher::new(
                 self.db.clone(),
-                key,
+                key.clone(),
                 self.webhooks.clone(),
                 self.metrics.clone(),
             )
@@ -237,6 +243,13 @@ impl App {
             jobs.spawn("webhook dispatcher", |stop| {
                 webhooks::dispatch::run(dispatcher, stop)
             });
+            let mailer = mail::sender::Mailer::new(
+                self.db.clone(),
+                key.clone(),
+                &self.mail,
+                self.metrics.clone(),
+            )?;
+            jobs.spawn("mail sender", |stop| mail::sender::run(mailer, stop));
             let consumer = broker.consumer(&self.webhooks.group)?;
             let (db, topic) = (self.db.clone(), broker.topic().to_owned());
             jobs.spawn("webhook intake", |stop| {
@@ -249,6 +262,11 @@ impl App {
             jobs: Some(jobs),
             broker,
         })
+    }
+
+    /// What seals secrets at rest, with this app's configured key.
+    pub fn sealer(&self) -> Sealer {
+        Sealer::new(self.db.clone(), self.webhooks.secret_key.clone())
     }
 
     /// Issues and checks this deployment's access tokens.
@@ -274,9 +292,10 @@ impl App {
             authenticator: self.authenticator.clone(),
             public_url: self.public_url.clone(),
             secure_cookies: self.public_url.as_str().starts_with("https://"),
-            trust_forwarded_for: self.settings.trust_forwarded_for,
+            trusted_proxy_hops: self.settings.trusted_proxy_hops,
             csrf_key: self.csrf_key,
             client_documents: Arc::new(documents),
+            sealer: self.sealer(),
         })
     }
 
@@ -286,19 +305,15 @@ impl App {
         let serving = server::Serving {
             http: self.http.clone(),
             metrics: self.metrics.clone(),
-            callers: server::Callers {
-                authenticator: self.authenticator.clone(),
-                limiter: Arc::new(rate_limit::Limiter::new(
+            callers: server::Callers::new(
+                self.authenticator.clone(),
+                Arc::new(rate_limit::Limiter::new(
                     self.db.clone(),
                     self.http.rate_limits,
                 )),
-                idempotency: Idempotency::new(
-                    self.db.clone(),
-                    self.webhooks.secret_key.clone(),
-                    self.http.request_timeout,
-                ),
-                metrics: self.metrics.clone(),
-            },
+                Idempotency::new(self.db.clone(), self.sealer()),
+                self.metrics.clone(),
+            ),
             db: self.db.clone(),
         };
         Ok(server::endpoint(

@@ -7,8 +7,8 @@ use errand::{
     App, BackgroundSettings,
     auth::{KeyRing, Resource, ScopeSet, grants},
     config::{
-        AddressArgs, AuthSettings, DatabaseArgs, HttpSettings, KafkaArgs, LogArgs, OidcArgs,
-        OidcSettings, PublicUrl, RateLimitArgs, Role, SigningArgs, WebhookArgs,
+        AddressArgs, AuthSettings, DatabaseArgs, HttpSettings, KafkaArgs, LogArgs, MailArgs,
+        OidcArgs, OidcSettings, PublicUrl, RateLimitArgs, Role, SigningArgs, WebhookArgs,
     },
     db,
     oauth::clients::{self, GrantType, NewClient},
@@ -159,6 +159,8 @@ struct ServeArgs {
     kafka: KafkaArgs,
     #[command(flatten)]
     webhooks: WebhookArgs,
+    #[command(flatten)]
+    mail: MailArgs,
     /// What this process does: `api` (the HTTP API), `worker` (outbox
     /// relay, reminder scheduler, webhook intake and dispatcher; HTTP
     /// answers only health checks and metrics) or `all` (both).
@@ -179,8 +181,14 @@ struct ServeArgs {
     /// listener closes (5s on Kubernetes).
     #[arg(long, env = "ERRAND_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     drain_delay: Duration,
-    /// Behind a trusted reverse proxy: take the client address for sign-in
-    /// throttling from the last X-Forwarded-For entry.
+    /// How many reverse proxies in front of Errand append to
+    /// X-Forwarded-For (a gateway alone: 1; a CDN or Front Door before the
+    /// gateway: 2). The client address for sign-in and sign-up rationing is
+    /// the entry that many hops from the right. 0: the peer address.
+    #[arg(long, env = "ERRAND_TRUSTED_PROXY_HOPS", value_parser = clap::value_parser!(u8).range(0..=10))]
+    trusted_proxy_hops: Option<u8>,
+    /// Older switch for one trusted proxy (the same as
+    /// ERRAND_TRUSTED_PROXY_HOPS=1 when that is not set).
     #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR", value_parser = clap::builder::BoolishValueParser::new())]
     trust_forwarded_for: bool,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
@@ -321,10 +329,13 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             .clone()
             .zip(args.oidc.oidc_audience.clone())
             .map(|(issuer, audience)| OidcSettings::new(issuer, audience)),
-        trust_forwarded_for: args.trust_forwarded_for,
+        trusted_proxy_hops: args
+            .trusted_proxy_hops
+            .unwrap_or(u8::from(args.trust_forwarded_for)),
     };
     let mut app = App::start(&args.database.settings(), public_url, &settings).await?;
     app.webhooks = args.webhooks.settings();
+    app.mail = args.mail.settings();
     app.http = HttpSettings {
         request_timeout: args.request_timeout,
         rate_limits,

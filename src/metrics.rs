@@ -59,6 +59,14 @@ struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MailLabels {
+    /// What the message is for (`verify-email`, …).
+    purpose: String,
+    /// `sent`, `retrying` or `failed`.
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
     limit: &'static str,
 }
@@ -99,6 +107,7 @@ pub struct Metrics {
     webhooks_given_up: Counter,
     reminders_fired: Counter,
     reminder_lag: Histogram,
+    mail: Family<MailLabels, Counter>,
     pool: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
 }
@@ -195,6 +204,12 @@ impl Metrics {
             Unit::Seconds,
             reminder_lag.clone(),
         );
+        let mail = Family::<MailLabels, Counter>::default();
+        registry.register(
+            "mail_attempts",
+            "Attempts to send mail, by purpose and outcome (sent, retrying, failed)",
+            mail.clone(),
+        );
         let pool = Family::<PoolLabels, Gauge>::default();
         registry.register(
             "db_pool_connections",
@@ -226,6 +241,7 @@ impl Metrics {
             webhooks_given_up,
             reminders_fired,
             reminder_lag,
+            mail,
             pool,
             pool_max,
         }
@@ -273,6 +289,16 @@ impl Metrics {
         if given_up {
             self.webhooks_given_up.inc();
         }
+    }
+
+    /// One attempt to send a message.
+    pub fn mail_sent(&self, purpose: &str, outcome: &'static str) {
+        self.mail
+            .get_or_create(&MailLabels {
+                purpose: purpose.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     pub fn reminder_fired(&self, lag: Duration) {

@@ -18,6 +18,8 @@ use poem_openapi::{
     types::{ToJSON, Type},
 };
 
+use crate::text::shorten_to;
+
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// The kinds of failure callers can tell apart. Each has a stable `type` URI
@@ -220,11 +222,23 @@ pub struct FieldIssue {
     pub detail: String,
 }
 
+/// The most field issues one problem lists: a body with thousands of bad
+/// fields gets an answer of bounded size, not one that grows with it.
+pub const MAX_LISTED_ISSUES: usize = 20;
+/// The longest field path quoted back (a caller's own key name can be huge).
+const MAX_FIELD_CHARS: usize = 100;
+/// The longest `detail` of one field issue (it may quote the value sent).
+const MAX_ISSUE_DETAIL_CHARS: usize = 500;
+/// The longest `detail` of a problem.
+const MAX_DETAIL_CHARS: usize = 2_000;
+
 impl FieldIssue {
+    /// An issue with its field path and detail cut to a bounded length: both
+    /// may quote what the caller sent.
     pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
-            field: field.into(),
-            detail: detail.into(),
+            field: shorten_to(&field.into(), MAX_FIELD_CHARS),
+            detail: shorten_to(&detail.into(), MAX_ISSUE_DETAIL_CHARS),
         }
     }
 }
@@ -280,25 +294,38 @@ impl Problem {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {
             kind,
-            detail: detail.into(),
+            detail: shorten_to(&detail.into(), MAX_DETAIL_CHARS),
             errors: Vec::new(),
             headers: Vec::new(),
             source: None,
         }
     }
 
-    /// An invalid request naming each rejected field. The top-level `detail`
-    /// repeats the first issue so that a caller reading only `detail` can fix it.
-    pub fn invalid(errors: Vec<FieldIssue>) -> Self {
+    /// An invalid request naming each rejected field (the first
+    /// [`MAX_LISTED_ISSUES`] of them). The top-level `detail` repeats the
+    /// first issue so that a caller reading only `detail` can fix it.
+    pub fn invalid(mut errors: Vec<FieldIssue>) -> Self {
+        let total = errors.len();
+        errors.truncate(MAX_LISTED_ISSUES);
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
         let detail = match errors.as_slice() {
             [] => "The request is invalid.".to_owned(),
             [only] => format!("{}: {}", only.field, only.detail),
+            [first, rest @ ..] if total > errors.len() => format!(
+                "{}: {} ({} more invalid field{}; the first {} are listed in `errors`, fix \
+                 them and send again to see the rest)",
+                first.field,
+                first.detail,
+                total - 1,
+                plural(total - 1),
+                errors.len()
+            ),
             [first, rest @ ..] => format!(
                 "{}: {} ({} more invalid field{} listed in `errors`)",
                 first.field,
                 first.detail,
                 rest.len(),
-                if rest.len() == 1 { "" } else { "s" }
+                plural(rest.len())
             ),
         };
         Self {

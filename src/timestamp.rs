@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Utc};
 use poem_openapi::registry::MetaSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use crate::web::schema::shorten;
+use crate::text::shorten;
 
 /// A `std` duration (how lifetimes are declared) as chrono's, for date
 /// arithmetic. Lifetimes are constants far below chrono's range.

@@ -16,6 +16,8 @@ mod m20261127_000008_create_reminders;
 mod m20261127_000009_create_webhooks;
 mod m20261130_000010_client_origins_and_resources;
 mod m20261130_000011_rate_limits_and_idempotency;
+mod m20261203_000012_codes_remember_the_redirect;
+mod m20261203_000013_verified_email_and_mail;
 
 /// How many shards the outbox is split into (see the outbox migration).
 pub use m20261127_000007_create_outbox::SHARDS as OUTBOX_SHARDS;
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000009_create_webhooks::Migration),
             Box::new(m20261130_000010_client_origins_and_resources::Migration),
             Box::new(m20261130_000011_rate_limits_and_idempotency::Migration),
+            Box::new(m20261203_000012_codes_remember_the_redirect::Migration),
+            Box::new(m20261203_000013_verified_email_and_mail::Migration),
         ]
     }
 }

@@ -161,10 +161,13 @@ impl Authenticator {
         let user_id = match self.live.identity(&claims.sub) {
             Recall::Known(user) => user,
             Recall::Unknown(asked) => {
+                // Only an address the provider vouches for links to an
+                // existing account: a provider that lets anyone claim any
+                // address would otherwise hand over that account.
                 let verified_email = claims
                     .email
                     .as_deref()
-                    .filter(|_| claims.email_verified != Some(false))
+                    .filter(|_| claims.email_verified == Some(true))
                     .and_then(|email| users::EmailAddress::parse(email).ok());
                 let user = users::store::find_or_link_identity(
                     &self.db,

@@ -47,9 +47,10 @@ fn row(event: &Event) -> outbox::ActiveModel {
     }
 }
 
-/// Tells this process's relay that events were committed.
+/// Tells this process's relay that events were committed (inside a shared
+/// transaction, once that commits).
 pub fn committed() {
-    WRITTEN.notify_waiters();
+    crate::db::after_commit(|| WRITTEN.notify_waiters());
 }
 
 /// Resolves at the next [`committed`] call in this process.

@@ -1,7 +1,8 @@
 //! The janitor: sweeps rows that have served their purpose (expired
 //! authorization codes, used refresh tokens, old sign-in sessions and
 //! throttle windows, old consumer records, settled webhook deliveries,
-//! refilled rate-limit buckets, idempotency keys past their 24 hours).
+//! refilled rate-limit buckets, idempotency keys past their 24 hours, sent
+//! mail after a week, expired email links).
 //! Every sweep is a plain `DELETE … WHERE <expired>`, so running it in
 //! several processes at once is harmless.
 
@@ -11,7 +12,7 @@ use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbErr};
 
 use super::{Stop, Woken};
-use crate::{events, idempotency, oauth, rate_limit, webhooks};
+use crate::{events, idempotency, mail, oauth, rate_limit, users, webhooks};
 
 /// How often the janitor sweeps.
 pub const PERIOD: Duration = Duration::from_secs(10 * 60);
@@ -26,7 +27,9 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
         .map_err(|err| DbErr::Custom(err.to_string()))?;
     let buckets = rate_limit::sweep(db, now.timestamp_micros()).await?;
     let keys = idempotency::sweep(db).await?;
-    let total = sign_in.total() + consumed + deliveries + buckets + keys;
+    let mail = mail::outbox::sweep(db, now).await?;
+    let links = users::tokens::sweep(db).await?;
+    let total = sign_in.total() + consumed + deliveries + buckets + keys + mail + links;
     if total > 0 {
         tracing::info!(
             codes = sign_in.codes,
@@ -38,6 +41,8 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
             webhook_deliveries = deliveries,
             rate_limit_buckets = buckets,
             idempotency_keys = keys,
+            mail,
+            email_links = links,
             "janitor: swept expired rows"
         );
     }

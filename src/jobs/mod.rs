@@ -1,6 +1,7 @@
 //! The one runtime for background work: every job a serving process runs
 //! beside the API (the outbox relay, the reminder scheduler, the webhook
-//! intake and dispatcher, the janitor, the revocation watcher) is started,
+//! intake and dispatcher, the mail sender, the janitor, the revocation
+//! watcher) is started,
 //! woken and stopped the same way.
 //!
 //! A job is an async function given a [`Stop`]. It does its work when
@@ -101,6 +102,59 @@ impl Jobs {
                 "background jobs did not stop in time; aborting them"
             );
             self.running.abort_all();
+        }
+    }
+}
+
+/// A job that works through due rows in rounds (the webhook dispatcher,
+/// the mail sender), run by [`in_rounds`].
+pub trait Rounds: Send + Sync {
+    type Error: std::fmt::Display + Send;
+
+    /// Works on every row due now, once; how many there were.
+    fn round(&self) -> impl Future<Output = Result<usize, Self::Error>> + Send;
+
+    /// When the next row is due, if any is known.
+    fn next_due(&self) -> impl Future<Output = Option<chrono::DateTime<chrono::Utc>>> + Send;
+}
+
+/// The loop of a [`Rounds`] job: a round right after one that found work,
+/// else a sleep until the next row is due (at most `poll`), until `wake` is
+/// rung or a stop is requested; a failing round backs off. `name` is for
+/// the log.
+pub async fn in_rounds(
+    name: &'static str,
+    job: &impl Rounds,
+    mut stop: Stop,
+    wake: &tokio::sync::Notify,
+    poll: Duration,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    loop {
+        // Listening before the round: a wake-up rung during it is not lost.
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let wait = match job.round().await {
+            Ok(done) if done > 0 => Duration::ZERO,
+            Ok(_) => {
+                backoff.succeeded();
+                until_due(job.next_due().await, poll)
+            }
+            Err(err) => {
+                let delay = backoff.failed();
+                tracing::warn!(job = name, error = %err, retry_in = ?delay, "round failed");
+                delay
+            }
+        };
+        if wait.is_zero() {
+            if stop.is_requested() {
+                return;
+            }
+            continue;
+        }
+        if stop.pause(wait, woken).await == Woken::Stopping {
+            return;
         }
     }
 }

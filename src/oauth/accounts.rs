@@ -1,26 +1,34 @@
-//! Accounts on Errand's own sign-in pages: sign-up, sign-in with throttling,
-//! and the browser session that carries a signed-in person through consent.
+//! Accounts on Errand's own sign-in pages: sign-up with a verification
+//! email, sign-in, both rationed (`ration`), and the browser session that
+//! carries a signed-in person through consent.
 //!
-//! Messages never say whether an email is registered: a failed sign-in is
-//! "email or password is incorrect" whichever was wrong, an unknown email
-//! costs the same password-hash time as a known one, and throttling counts
-//! failures per email whether or not an account has it.
+//! Nothing says whether an email is registered: a failed sign-in is "email
+//! or password is incorrect" whichever was wrong, an unknown email costs the
+//! same password-hash time as a known one, sign-up answers "check your
+//! inbox" either way (the inbox then says which), and rationing counts an
+//! email whether or not an account has it.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait, OnConflict},
-};
+use chrono::Utc;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::entity::{session, throttle};
+use super::letters;
+use super::{
+    entity::session,
+    ration::{self, Limit, Verdict},
+};
 use crate::{
+    config::PublicUrl,
+    db, mail,
+    sealing::SealingKey,
     secrets::{self, SecretError},
-    timestamp::{from_now, span},
-    users::{self, EmailAddress},
+    timestamp::from_now,
+    users::{
+        self, EmailAddress,
+        tokens::{self, Purpose},
+    },
 };
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -30,7 +38,6 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// Failed sign-ins allowed per window before further attempts are refused.
 pub const MAX_FAILURES_PER_ACCOUNT: i32 = 5;
 pub const MAX_FAILURES_PER_ADDRESS: i32 = 20;
-pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -40,17 +47,16 @@ pub enum AccountError {
     Throttled { minutes: i64 },
     #[error("{0}")]
     InvalidInput(String),
-    /// Sign-up did not create an account. Worded so as not to confirm that the
-    /// email is registered.
-    #[error(
-        "An account could not be created with these details. If you already have an account, \
-         sign in instead."
-    )]
-    NotCreated,
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("database error")]
     Database(#[from] DbErr),
+    #[error(transparent)]
+    Token(#[from] tokens::TokenError),
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
+    #[error("a message could not be written")]
+    Letter(#[from] askama::Error),
 }
 
 pub fn check_password(password: &str) -> Result<(), AccountError> {
@@ -69,69 +75,74 @@ fn parse_email(raw: &str) -> Result<EmailAddress, AccountError> {
     })
 }
 
+/// Sign-ups allowed per address (its email, and the caller's address) in
+/// each rationing window, valid or not: like sign-in, so that neither
+/// guessing nor sending someone a flood of mail is cheap.
+pub const MAX_SIGN_UPS_PER_EMAIL: i32 = MAX_FAILURES_PER_ACCOUNT;
+pub const MAX_SIGN_UPS_PER_ADDRESS: i32 = MAX_FAILURES_PER_ADDRESS;
+
+/// What sign-up needs to send its mail.
+pub struct Mailing<'a> {
+    pub sealing: &'a SealingKey,
+    pub public_url: &'a PublicUrl,
+}
+
+/// Signs someone up. Answers the same whether or not the email already has
+/// an account, and takes the same work either way (a password hash and a
+/// queued message): a new address gets an account and a link to verify it;
+/// an address that has one gets a message saying someone tried, and nothing
+/// else changes. `client_address` is the caller's (rationing bucket).
 pub async fn sign_up(
     db: &DatabaseConnection,
+    mailing: &Mailing<'_>,
     email: &str,
     password: &str,
-) -> Result<Uuid, AccountError> {
+    client_address: &str,
+) -> Result<EmailAddress, AccountError> {
+    let now = Utc::now();
+    let limits = [
+        Limit::new(
+            format!("sign-up:{}", email.trim().to_lowercase()),
+            MAX_SIGN_UPS_PER_EMAIL,
+        ),
+        Limit::new(
+            format!("sign-up-address:{client_address}"),
+            MAX_SIGN_UPS_PER_ADDRESS,
+        ),
+    ];
+    if let Verdict::Refused { minutes } = ration::take(db, &limits, now).await? {
+        return Err(AccountError::Throttled { minutes });
+    }
     let email = parse_email(email)?;
     check_password(password)?;
     let hash = secrets::hash_password(password)?;
-    users::store::create(db, &email, Some(hash))
-        .await?
-        .map(|user| user.id)
-        .ok_or(AccountError::NotCreated)
-}
-
-/// Minutes until `key` may try again, if it is over `limit` in this window
-/// (`THROTTLE_WINDOW`). Sign-ins count failures; registrations count every
-/// attempt.
-pub async fn throttled_for(
-    db: &DatabaseConnection,
-    key: &str,
-    limit: i32,
-    now: DateTime<Utc>,
-) -> Result<Option<i64>, DbErr> {
-    let Some(row) = throttle::Entity::find_by_id(key.to_owned()).one(db).await? else {
-        return Ok(None);
+    let txn = db::begin_write(db).await?;
+    let letter = match users::store::create(&txn, &email, Some(hash)).await? {
+        Some(user) => {
+            let secret = tokens::issue(&txn, user.id, Purpose::VerifyEmail).await?;
+            let link = format!(
+                "{}?token={secret}",
+                mailing.public_url.join(letters::VERIFY_EMAIL_PATH)
+            );
+            (letters::verify_email(&email, &link)?, "verify-email")
+        }
+        None => (letters::sign_up_attempt(&email)?, "sign-up-attempt"),
     };
-    let ends = row.window_started_at + span(THROTTLE_WINDOW);
-    if row.failures >= limit && ends > now {
-        return Ok(Some(((ends - now).num_seconds() + 59) / 60));
-    }
-    Ok(None)
+    mail::outbox::queue(&txn, mailing.sealing, letter.1, &letter.0).await?;
+    txn.commit().await?;
+    mail::outbox::wake();
+    Ok(email)
 }
 
-pub async fn count_attempt(
-    db: &DatabaseConnection,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let expired = throttle::Entity::find_by_id(key.to_owned())
-        .one(db)
-        .await?
-        .is_some_and(|row| row.window_started_at + span(THROTTLE_WINDOW) <= now);
-    if expired {
-        throttle::Entity::delete_by_id(key.to_owned())
-            .exec(db)
-            .await?;
-    }
-    throttle::Entity::insert(throttle::ActiveModel {
-        key: Set(key.to_owned()),
-        failures: Set(1),
-        window_started_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(throttle::Column::Key)
-            .value(
-                throttle::Column::Failures,
-                Expr::col((throttle::Entity, throttle::Column::Failures)).add(1),
-            )
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
+/// Uses an email verification link: `true` if it verified an address.
+pub async fn verify_email(db: &DatabaseConnection, secret: &str) -> Result<bool, AccountError> {
+    let txn = db::begin_write(db).await?;
+    let Some(user_id) = tokens::redeem(&txn, secret, Purpose::VerifyEmail).await? else {
+        return Ok(false);
+    };
+    users::store::mark_verified(&txn, user_id).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Checks an email and password. `client_address` is the caller's IP, for
@@ -145,16 +156,22 @@ pub async fn sign_in(
     let now = Utc::now();
     // Throttle keys use the raw (trimmed, lowercased) text, so that an
     // invalid or unknown email is counted like any other.
-    let account_key = format!("account:{}", email.trim().to_lowercase());
-    let address_key = format!("address:{client_address}");
-    for (key, limit) in [
-        (&account_key, MAX_FAILURES_PER_ACCOUNT),
-        (&address_key, MAX_FAILURES_PER_ADDRESS),
-    ] {
-        if let Some(minutes) = throttled_for(db, key, limit, now).await? {
-            return Err(AccountError::Throttled { minutes });
-        }
-    }
+    let limits = [
+        Limit::new(
+            format!("account:{}", email.trim().to_lowercase()),
+            MAX_FAILURES_PER_ACCOUNT,
+        ),
+        Limit::new(
+            format!("address:{client_address}"),
+            MAX_FAILURES_PER_ADDRESS,
+        ),
+    ];
+    // Counted before the password is checked, so that a burst cannot pass
+    // the limit before its failures are counted.
+    let taken = match ration::take(db, &limits, now).await? {
+        Verdict::Allowed(taken) => taken,
+        Verdict::Refused { minutes } => return Err(AccountError::Throttled { minutes }),
+    };
     let user = match EmailAddress::parse(email) {
         Ok(email) => users::store::find_by_email(db, &email).await?,
         Err(_) => None,
@@ -166,30 +183,13 @@ pub async fn sign_in(
     let valid = secrets::verify_password(password, stored);
     match user {
         Some(user) if valid && user.password_hash.is_some() => {
-            throttle::Entity::delete_by_id(account_key).exec(db).await?;
+            // Only failures count: a success takes back its own attempt
+            // (and nobody else's).
+            ration::give_back(db, &taken).await?;
             Ok(user.id)
         }
-        _ => {
-            count_attempt(db, &account_key, now).await?;
-            count_attempt(db, &address_key, now).await?;
-            Err(AccountError::BadCredentials)
-        }
+        _ => Err(AccountError::BadCredentials),
     }
-}
-
-/// Counts one attempt under `key` and says how many minutes to wait if it
-/// is past the `limit` of this window. Counting comes first, so attempts
-/// made at the same moment cannot all pass one check. For what anyone may
-/// do a few times (registering a client, looking one up), not for sign-in,
-/// which counts failures only.
-pub async fn ration(
-    db: &DatabaseConnection,
-    key: &str,
-    limit: i32,
-    now: DateTime<Utc>,
-) -> Result<Option<i64>, DbErr> {
-    count_attempt(db, key, now).await?;
-    throttled_for(db, key, limit + 1, now).await
 }
 
 /// Starts a browser session; returns the cookie value (only its hash is kept).
@@ -208,6 +208,14 @@ pub async fn start_session(db: &DatabaseConnection, user_id: Uuid) -> Result<Str
         .exec(db)
         .await?;
     Ok(id)
+}
+
+/// Ends the session of a cookie (signing out).
+pub async fn end_session(db: &DatabaseConnection, cookie: &str) -> Result<(), DbErr> {
+    session::Entity::delete_by_id(secrets::digest(cookie))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The signed-in user of a session cookie, if it is current.

@@ -21,9 +21,9 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    accounts,
     authorize::session::address_bucket,
     clients::{self, Client, ClientError},
+    ration,
 };
 use crate::{
     outbound::{self, GuardPolicy},
@@ -40,7 +40,7 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CACHE_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// At most this many documents are cached per process.
 const CACHE_CAPACITY: usize = 1000;
-/// Documents fetched per caller address in `accounts::THROTTLE_WINDOW`:
+/// Documents fetched per caller address in `ration::WINDOW`:
 /// each fetch is a request Errand sends and may record a client, for anyone
 /// who asks, so it is rationed like registration.
 pub const MAX_FETCHES_PER_ADDRESS: i32 = 30;
@@ -242,7 +242,7 @@ impl ClientDocuments {
         let key = format!("client-document:{}", address_bucket(requester));
         let now = chrono::Utc::now();
         let database = |err: sea_orm::DbErr| MetadataError::Client(ClientError::Database(err));
-        if let Some(minutes) = accounts::ration(db, &key, MAX_FETCHES_PER_ADDRESS, now)
+        if let Some(minutes) = ration::take_one(db, &key, MAX_FETCHES_PER_ADDRESS, now)
             .await
             .map_err(database)?
         {

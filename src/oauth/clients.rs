@@ -218,6 +218,10 @@ fn validate(new: &NewClient) -> Result<(), ClientError> {
             "the name must be 1 to 100 characters".into(),
         ));
     }
+    // The name is shown on the consent page: it must read as what it is.
+    if let Err(fault) = crate::text::judge_line(&new.name) {
+        return Err(ClientError::Invalid(format!("the name {fault}")));
+    }
     if new.grant_types.is_empty() {
         return Err(ClientError::Invalid(
             "at least one grant type is needed".into(),

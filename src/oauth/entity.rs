@@ -46,6 +46,9 @@ plain_entity!(code, table_name = "oauth_codes", {
     pub grant_id: Option<Uuid>,
     /// The RFC 8707 resource asked for (`Resource::stored`).
     pub resource: Option<String>,
+    /// The authorization request named `redirect_uri`, so the token request
+    /// must name it again.
+    pub redirect_uri_required: bool,
 });
 
 plain_entity!(refresh_token, table_name = "oauth_refresh_tokens", {

@@ -125,6 +125,9 @@ pub struct CodeRequest<'a> {
     pub code_challenge: Option<&'a str>,
     /// The resource the tokens will be for.
     pub resource: Resource,
+    /// The authorization request named the redirect URI, so redeeming the
+    /// code must name it too.
+    pub redirect_uri_sent: bool,
 }
 
 pub async fn issue_code(
@@ -143,6 +146,7 @@ pub async fn issue_code(
         used_at: Set(None),
         grant_id: Set(None),
         resource: Set(request.resource.stored().map(str::to_owned)),
+        redirect_uri_required: Set(request.redirect_uri_sent),
     })
     .exec_without_returning(db)
     .await?;
@@ -208,13 +212,19 @@ pub async fn redeem_code(
             "the authorization code has expired; start the sign-in again",
         ));
     }
-    if redemption
-        .redirect_uri
-        .is_some_and(|uri| uri != row.redirect_uri)
-    {
-        return Err(GrantError::InvalidGrant(
-            "redirect_uri does not match the authorization request",
-        ));
+    match redemption.redirect_uri {
+        Some(uri) if uri != row.redirect_uri => {
+            return Err(GrantError::InvalidGrant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        // RFC 6749 §4.1.3: required when the authorization request had one.
+        None if row.redirect_uri_required => {
+            return Err(GrantError::InvalidGrant(
+                "redirect_uri is required: send the one the authorization request carried",
+            ));
+        }
+        _ => {}
     }
     match (&row.code_challenge, redemption.code_verifier) {
         (Some(challenge), Some(verifier)) if secrets::matches_digest(verifier, challenge) => {}

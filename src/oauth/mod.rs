@@ -10,7 +10,9 @@ pub mod clients;
 pub mod consent;
 pub mod entity;
 pub mod flows;
+pub mod letters;
 pub mod pages;
+pub mod ration;
 pub mod registration;
 pub mod resource_metadata;
 pub mod sweep;
@@ -27,6 +29,7 @@ use crate::{
         principal::{AUTHORIZE_PATH, TOKEN_PATH},
     },
     config::PublicUrl,
+    sealing::Sealer,
 };
 use client_metadata::ClientDocuments;
 
@@ -38,26 +41,26 @@ pub struct OAuthState {
     pub public_url: PublicUrl,
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
-    /// Take the client address for sign-in throttling from the last
-    /// `X-Forwarded-For` entry (set when behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// How many trusted proxies append to `X-Forwarded-For`; the caller's
+    /// address for rationing is the entry that many hops from the right.
+    pub trusted_proxy_hops: u8,
     /// Seals the sign-in forms' CSRF tokens (see `authorize::session`).
     pub csrf_key: [u8; 32],
     /// Clients identified by metadata document URLs, fetched and cached.
     pub client_documents: Arc<ClientDocuments>,
+    /// Seals the mail accounts queue (its links are secrets).
+    pub sealer: Sealer,
 }
 
 /// The authorization server's endpoints: each path with a handler per
 /// method (the server mounts them, and answers other methods with 405).
-pub fn routes(state: &OAuthState) -> Vec<(&'static str, Vec<(Method, BoxEndpoint<'static>)>)> {
-    // The pages with forms get the cookie jar and CSRF protection; the
-    // token endpoints are called by clients, not browsers, and get neither.
+pub fn routes() -> Vec<(&'static str, Vec<(Method, BoxEndpoint<'static>)>)> {
+    // The pages get the cookie jar (each form checks its own CSRF token,
+    // see `authorize::session`); the token endpoints are called by
+    // clients, not browsers, and get none.
     let page = |endpoint: BoxEndpoint<'static>| {
         endpoint
-            .with(authorize::session::csrf_protection(
-                state.csrf_key,
-                state.secure_cookies,
-            ))
+            .with(poem::middleware::CookieJarManager::new())
             .map_to_response()
             .boxed()
     };
@@ -80,6 +83,17 @@ pub fn routes(state: &OAuthState) -> Vec<(&'static str, Vec<(Method, BoxEndpoint
         (
             "/oauth/consent",
             vec![(Method::POST, page(authorize::decide.boxed()))],
+        ),
+        (
+            authorize::SIGN_OUT_PATH,
+            vec![(Method::POST, page(authorize::sign_out.boxed()))],
+        ),
+        (
+            letters::VERIFY_EMAIL_PATH,
+            vec![
+                (Method::GET, page(authorize::verify_email_page.boxed())),
+                (Method::POST, page(authorize::verify_email.boxed())),
+            ],
         ),
         (
             TOKEN_PATH,

@@ -73,6 +73,35 @@ pub struct Consent<'a> {
     pub email: &'a str,
     /// (name, value) pairs of the authorization request.
     pub request: &'a [(&'a str, &'a str)],
+    /// The authorization request, to come back to after signing out.
+    pub return_to: &'a str,
+}
+
+/// After a sign-up: the same page whether or not the address had an
+/// account (the message in the inbox tells which).
+#[derive(Template)]
+#[template(path = "oauth/check_inbox.html")]
+pub struct CheckInbox<'a> {
+    pub email: &'a str,
+    /// The authorization request, to sign in to.
+    pub return_to: &'a str,
+}
+
+/// What an email verification link opens: a button, so that a mail
+/// scanner following the link does not use it up.
+#[derive(Template)]
+#[template(path = "oauth/verify_email.html")]
+pub struct VerifyEmail<'a> {
+    pub action: &'a str,
+    pub token: &'a str,
+}
+
+/// A page that says how something went.
+#[derive(Template)]
+#[template(path = "oauth/notice.html")]
+pub struct Notice<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
 }
 
 /// A dead end: shown instead of redirecting when the request cannot be
@@ -119,6 +148,10 @@ pub fn page_response(status: StatusCode, page: &impl Template) -> Response {
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     page_response(status, &ErrorPage { title, message })
+}
+
+pub fn notice(status: StatusCode, title: &str, message: &str) -> Response {
+    page_response(status, &Notice { title, message })
 }
 
 #[cfg(test)]

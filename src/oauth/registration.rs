@@ -18,13 +18,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    OAuthState, accounts,
+    OAuthState,
     authorize::session::{address_bucket, client_address},
     clients::{self, ClientError, NewClient},
+    ration,
 };
 
 pub const REGISTRATION_PATH: &str = "/oauth/register";
-/// Registrations allowed per caller address in `accounts::THROTTLE_WINDOW`.
+/// Registrations allowed per caller address in `ration::WINDOW`.
 pub const MAX_REGISTRATIONS_PER_ADDRESS: i32 = 10;
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -116,7 +117,7 @@ async fn register_inner(req: &Request, body: Body, state: &OAuthState) -> Respon
     let now = Utc::now();
     let key = format!("register:{}", address_bucket(&client_address(req, state)));
     // Every attempt counts, valid or not.
-    match accounts::ration(&state.db, &key, MAX_REGISTRATIONS_PER_ADDRESS, now).await {
+    match ration::take_one(&state.db, &key, MAX_REGISTRATIONS_PER_ADDRESS, now).await {
         Ok(Some(minutes)) => {
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,

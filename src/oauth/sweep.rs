@@ -7,9 +7,8 @@ use sea_orm::{
 };
 
 use super::{
-    accounts::THROTTLE_WINDOW,
     clients::Origin,
-    entity::{client, code, refresh_token, session, throttle},
+    entity::{client, code, refresh_token, session},
 };
 
 /// How long a used refresh token is kept after its use: presenting it again
@@ -63,12 +62,7 @@ pub async fn sweep(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<Swept,
         .exec(db)
         .await?
         .rows_affected;
-    let window = TimeDelta::from_std(THROTTLE_WINDOW).unwrap_or_else(|_| TimeDelta::days(1));
-    let throttles = throttle::Entity::delete_many()
-        .filter(throttle::Column::WindowStartedAt.lt(now - window))
-        .exec(db)
-        .await?
-        .rows_affected;
+    let throttles = super::ration::sweep(db, now).await?;
     // Grants belong to `auth`; the condition names its table rather than
     // importing its entity. Codes cascade with their client.
     let clients = client::Entity::delete_many()

@@ -4,12 +4,15 @@
 //! per token); a request without a usable token passes through untouched
 //! and the operation answers its 401.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use poem::{Endpoint, IntoResponse, Request, Response};
 
+use super::methods::MethodTable;
 use crate::{
-    auth::{Authenticator, Principal, Resource, principal::bearer_token, resource::MCP_PATH},
+    auth::{
+        Authenticator, Delegated, Principal, Resource, principal::bearer_token, resource::MCP_PATH,
+    },
     idempotency::Idempotency,
     metrics::Metrics,
     problem::{Problem, ProblemKind},
@@ -23,6 +26,26 @@ pub struct Callers {
     pub limiter: Arc<rate_limit::Limiter>,
     pub idempotency: Idempotency,
     pub metrics: Arc<Metrics>,
+    /// The operations' routes and scopes, filled in once every route is
+    /// known (`server::endpoint`).
+    pub(super) table: Arc<OnceLock<MethodTable>>,
+}
+
+impl Callers {
+    pub fn new(
+        authenticator: Authenticator,
+        limiter: Arc<rate_limit::Limiter>,
+        idempotency: Idempotency,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            authenticator,
+            limiter,
+            idempotency,
+            metrics,
+            table: Arc::default(),
+        }
+    }
 }
 
 /// Which door a path belongs to, for the paths this layer looks at.
@@ -89,9 +112,23 @@ impl Callers {
             return problem.into_response();
         }
         let mut response = if Idempotency::applies_to(&req) {
+            let required = self
+                .table
+                .get()
+                .and_then(|table| table.required_scopes(req.method(), req.uri().path()))
+                .unwrap_or_default()
+                .to_vec();
+            // The operation takes this caller as verified here: its own
+            // extractor then checks the scope without another look at the
+            // token (which, on SQLite, could wait for the connection the
+            // request's transaction holds).
+            let mut req = req;
+            if door_of(req.uri().path()) == Some(Resource::Api) {
+                req.extensions_mut().insert(Delegated(principal.clone()));
+            }
             match self
                 .idempotency
-                .run(req, &principal, |req| call(ep, req))
+                .run(req, &principal, &required, |req| call(ep, req))
                 .await
             {
                 Ok(response) => response,

@@ -6,6 +6,8 @@
 use poem::{endpoint::BoxEndpoint, http::Method};
 use serde_json::Value;
 
+use crate::auth::Scope;
+
 /// One route outside the OpenAPI operations: its path (poem syntax,
 /// `:param` for a segment) and a handler per method.
 pub type Handlers = Vec<(Method, BoxEndpoint<'static>)>;
@@ -47,6 +49,9 @@ pub struct MethodTable {
     templates: Vec<String>,
     /// The operationId of each documented (route, method).
     operation_ids: Vec<(usize, Method, String)>,
+    /// The scopes each documented (route, method) requires (what its
+    /// `Authorized` extractor enforces; a test keeps the two equal).
+    scopes: Vec<(usize, Method, Vec<Scope>)>,
 }
 
 impl MethodTable {
@@ -76,8 +81,22 @@ impl MethodTable {
             if let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
                 let index = self.add(&path, [method.clone()]);
                 if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
-                    self.operation_ids.push((index, method, id.to_owned()));
+                    self.operation_ids
+                        .push((index, method.clone(), id.to_owned()));
                 }
+                let required: Vec<Scope> = operation
+                    .get("security")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_object)
+                    .flat_map(|schemes| schemes.values())
+                    .filter_map(Value::as_array)
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .filter_map(Scope::parse)
+                    .collect();
+                self.scopes.push((index, method, required));
             }
         }
     }
@@ -113,6 +132,16 @@ impl MethodTable {
             .iter()
             .find(|(route, m, _)| *route == index && m == method)
             .map_or(self.templates[index].as_str(), |(_, _, id)| id.as_str())
+    }
+
+    /// The scopes a request to `path` with `method` needs, as documented;
+    /// `None` for a route outside the documented operations.
+    pub fn required_scopes(&self, method: &Method, path: &str) -> Option<&[Scope]> {
+        let index = self.matching(path)?;
+        self.scopes
+            .iter()
+            .find(|(route, m, _)| *route == index && m == method)
+            .map(|(_, _, scopes)| scopes.as_slice())
     }
 
     /// The index of the route `path` matches.

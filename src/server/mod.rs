@@ -163,7 +163,7 @@ pub fn endpoint(
         ));
     }
     let mut routes = Route::new().nest("/", service);
-    for (path, handlers) in own.into_iter().chain(oauth::routes(&oauth)) {
+    for (path, handlers) in own.into_iter().chain(oauth::routes()) {
         methods.add(path, handlers.iter().map(|(method, _)| method.clone()));
         let mut route = RouteMethod::new();
         for (method, handler) in handlers {
@@ -171,14 +171,16 @@ pub fn endpoint(
         }
         routes = routes.at(path, route);
     }
-    // The table is only read from here on; the tool calls share it.
+    // The table is only read from here on; the tool calls and the callers
+    // layer share it.
     let _ = labels.set(methods);
     let Serving {
         http,
         metrics,
-        callers,
+        mut callers,
         ..
     } = serving;
+    callers.table = labels.clone();
     let callers = Arc::new(callers);
     let (timeout, allow) = (http.request_timeout, labels.clone());
 
@@ -264,13 +266,23 @@ struct Counting {
     labels: Arc<std::sync::OnceLock<MethodTable>>,
 }
 
-/// A header value fit for a log line: short visible ASCII, or nothing.
+/// A header value fit for a log line: a plain token of at most 128
+/// characters (letters, digits and `-._~:+/=`, what UUIDs, ULIDs and base64
+/// ids are made of), or nothing. The text log writes span fields as they
+/// are, so quotes, `;`, braces or spaces would let a caller forge fields.
 fn loggable(req: &Request, name: &HeaderName) -> Option<String> {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .filter(|v| is_plain_token(v))
         .map(str::to_owned)
+}
+
+fn is_plain_token(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~:+/=".contains(c))
 }
 
 /// Gives each request an id (the caller's `X-Request-Id` when it is sane),
@@ -385,4 +397,24 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_tokens_are_taken_as_request_ids() {
+        for ok in [
+            "4bf92f3577b34da6",
+            "req_01HV3Z",
+            "a1b2-c3:d4/e5+f6==",
+            "g-abc.123~x",
+        ] {
+            assert!(is_plain_token(ok), "{ok}");
+        }
+        for forged in ["id\"=x;status=500", "a b", "x}y", "", &"k".repeat(129), "é"] {
+            assert!(!is_plain_token(forged), "{forged}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use poem_openapi::registry::MetaSchema;
 use serde::{Deserialize, Serialize};
 
 use super::domain::Task;
-use crate::{openapi_param, openapi_via_serde, timestamp::Timestamp, web::schema::shorten};
+use crate::{openapi_param, openapi_via_serde, text::shorten, timestamp::Timestamp};
 
 /// How many days after today the agenda looks ahead.
 pub const UPCOMING_DAYS: u64 = 7;

@@ -8,8 +8,11 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use crate::{
-    openapi_param, openapi_via_serde, patch::Change, string_enum, text, timestamp::Timestamp,
-    web::schema::shorten,
+    openapi_param, openapi_via_serde,
+    patch::Change,
+    string_enum,
+    text::{self, TextFault, shorten},
+    timestamp::Timestamp,
 };
 
 pub const TITLE_MAX_CHARS: usize = 200;
@@ -61,17 +64,18 @@ pub struct TaskTitle(String);
 impl TaskTitle {
     /// Checks the title as sent (what the schema describes), then trims it.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.chars().any(char::is_control) {
-            return Err(
-                "must be a single line without control characters; put longer text in notes"
-                    .to_owned(),
-            );
-        }
-        if text::is_blank(raw) {
-            return Err(format!(
-                "must not be blank; send 1 to {TITLE_MAX_CHARS} characters naming the task"
-            ));
-        }
+        text::judge_line(raw).map_err(|fault| match fault {
+            TextFault::Control(c) => format!(
+                "must be a single line without control characters (found U+{:04X}); put longer \
+                 text in notes",
+                u32::from(c)
+            ),
+            TextFault::LineSeparator(_) => format!("{fault}; put longer text in notes"),
+            TextFault::Blank => {
+                format!("must not be blank; send 1 to {TITLE_MAX_CHARS} characters naming the task")
+            }
+            other => other.to_string(),
+        })?;
         let len = char_count(raw);
         if len > TITLE_MAX_CHARS {
             return Err(format!(
@@ -104,11 +108,7 @@ pub struct TaskNotes(String);
 impl TaskNotes {
     /// Checks the notes as sent, then trims them.
     pub fn parse(raw: &str) -> Result<Option<Self>, String> {
-        if text::has_control_besides_layout(raw) {
-            return Err(
-                "must not contain control characters other than line breaks and tabs".to_owned(),
-            );
-        }
+        text::judge_lines(raw).map_err(|fault| fault.to_string())?;
         let len = char_count(raw);
         if len > NOTES_MAX_CHARS {
             return Err(format!(

@@ -17,7 +17,9 @@ use super::{
     views::{TaskPage, TaskSummary},
 };
 use crate::{
-    openapi_param, openapi_via_serde, string_enum, text, timestamp::Timestamp, web::schema::shorten,
+    openapi_param, openapi_via_serde, string_enum,
+    text::{self, TextFault, shorten},
+    timestamp::Timestamp,
 };
 
 /// Characters of JSON a listing page stays under. ChatGPT drops action
@@ -96,16 +98,18 @@ impl SearchText {
 
     /// Checks the text as sent (what the schema describes), then trims it.
     pub fn parse_param(raw: &str) -> Result<Self, String> {
-        if raw.chars().any(char::is_control) {
-            return Err("must not contain control characters".to_owned());
-        }
         let len = raw.chars().count();
-        if text::is_blank(raw) || len > SEARCH_MAX_CHARS {
+        if len > SEARCH_MAX_CHARS {
             return Err(format!(
-                "must be 1 to {SEARCH_MAX_CHARS} characters of text to look for, not only \
-                 spaces (got {len})"
+                "must be 1 to {SEARCH_MAX_CHARS} characters of text to look for (got {len})"
             ));
         }
+        text::judge_line(raw).map_err(|fault| match fault {
+            TextFault::Blank => format!(
+                "must be 1 to {SEARCH_MAX_CHARS} characters of text to look for, not only spaces"
+            ),
+            other => other.to_string(),
+        })?;
         Ok(Self(raw.trim().to_owned()))
     }
 

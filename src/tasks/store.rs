@@ -189,7 +189,9 @@ async fn create_in_one_statement(
             event.time.into(),
         ],
     );
-    let created = db.query_one_raw(statement).await?;
+    // Through `db::conn`: inside an idempotent request it joins the
+    // transaction the request's key is recorded in.
+    let created = db::conn(db).query_one_raw(statement).await?;
     let Some(created) = created else {
         return Err(StoreError::UnknownUser);
     };

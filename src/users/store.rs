@@ -42,6 +42,7 @@ fn new_row(email: &EmailAddress, password_hash: Option<String>) -> user::ActiveM
         task_counter: Set(0),
         created_at: Set(Utc::now()),
         password_hash: Set(password_hash),
+        email_verified_at: Set(None),
     }
 }
 
@@ -111,6 +112,18 @@ pub async fn next_task_number(txn: &impl ConnectionTrait, id: Uuid) -> Result<Op
         .exec_with_returning(txn)
         .await?;
     Ok(updated.first().map(|user| user.task_counter))
+}
+
+/// Records that the user proved their address is theirs (the first time
+/// counts; later proofs change nothing).
+pub async fn mark_verified(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailVerifiedAt, Expr::value(Utc::now()))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::EmailVerifiedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Deletes a user with everything they own; their tokens stop working.

@@ -92,7 +92,7 @@ macro_rules! uuid_param {
                     format!(
                         "must be the id of {}, a UUID as Errand returned it (got `{}`)",
                         $what,
-                        $crate::web::schema::shorten(raw)
+                        $crate::text::shorten(raw)
                     )
                 })
             }
@@ -160,7 +160,7 @@ macro_rules! string_enum {
                     other => Err(format!(
                         "must be one of {} (got `{}`)",
                         [$($text),+].join(", "),
-                        $crate::web::schema::shorten(other)
+                        $crate::text::shorten(other)
                     )),
                 }
             }
@@ -201,16 +201,4 @@ macro_rules! string_enum {
         });
         $crate::openapi_param!($name);
     };
-}
-
-/// A value quoted back in an error message, cut so that a huge input does not
-/// make a huge error.
-pub fn shorten(value: &str) -> String {
-    const MAX: usize = 40;
-    if value.chars().count() <= MAX {
-        value.to_owned()
-    } else {
-        let head: String = value.chars().take(MAX).collect();
-        format!("{head}…")
-    }
 }

@@ -8,7 +8,6 @@ use tokio::sync::OnceCell;
 use url::Host;
 
 use super::{
-    sealing::SealingKey,
     store::{self, MAX_WEBHOOKS_PER_USER, StoreError},
     views::{CreatedWebhookView, DeliveryView, WebhookView},
 };
@@ -18,6 +17,7 @@ use crate::{
     events::EventType,
     outbound::{self, GuardPolicy},
     problem::{Problem, ProblemKind},
+    sealing::SealingKey,
     uuid_param,
     web::{ApiTag, BodyRules, Json, JsonBody, Path},
 };
@@ -30,7 +30,16 @@ const DESCRIPTION_MAX_CHARS: usize = 200;
 
 impl From<StoreError> for Problem {
     fn from(err: StoreError) -> Self {
-        Problem::internal(err)
+        match err {
+            StoreError::TooMany => Problem::new(
+                ProblemKind::Conflict,
+                format!(
+                    "You already have {MAX_WEBHOOKS_PER_USER} webhooks, the most allowed. Delete \
+                     one with deleteWebhook first."
+                ),
+            ),
+            other => Problem::internal(other),
+        }
     }
 }
 
@@ -60,8 +69,16 @@ impl WebhooksApi {
     }
 
     async fn key(&self) -> Result<&SealingKey, Problem> {
+        // Through `db::conn`: inside an idempotent request the shared
+        // transaction holds SQLite's one connection.
         self.key
-            .get_or_try_init(|| SealingKey::load(&self.db, self.settings.secret_key.as_deref()))
+            .get_or_try_init(|| async {
+                SealingKey::load(
+                    &crate::db::conn(&self.db),
+                    self.settings.secret_key.as_deref(),
+                )
+                .await
+            })
             .await
             .map_err(Problem::internal)
     }
@@ -131,7 +148,7 @@ fn event_types(raw: Option<Vec<String>>) -> Result<Vec<EventType>, Problem> {
                 format!("event_types[{i}]"),
                 format!(
                     "`{}` is not an event type; use one of {}",
-                    crate::web::schema::shorten(name),
+                    crate::text::shorten(name),
                     known.join(", ")
                 ),
             ));
@@ -194,13 +211,8 @@ impl WebhooksApi {
                 format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
             ));
         }
-        if store::count(&self.db, auth.user_id).await? >= MAX_WEBHOOKS_PER_USER {
-            return Err(Problem::new(
-                ProblemKind::Conflict,
-                format!(
-                    "You already have {MAX_WEBHOOKS_PER_USER} webhooks, the most allowed. Delete one with deleteWebhook first."
-                ),
-            ));
+        if let Some(Err(fault)) = description.as_deref().map(crate::text::judge_line) {
+            return Err(Problem::invalid_field("description", fault.to_string()));
         }
         let key = self.key().await?;
         let (webhook, secret) = store::create(

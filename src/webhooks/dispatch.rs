@@ -13,22 +13,24 @@ use sea_orm::DatabaseConnection;
 use tokio::{sync::Notify, task::JoinSet};
 
 use super::{
-    sealing::SealingKey,
     signature,
     store::{self, Claimed},
 };
 use crate::{
     config::WebhookSettings,
-    jobs::{Backoff, Stop, Woken, jitter, until_due},
+    jobs::{self, Stop, jitter},
     metrics::Metrics,
     outbound::{self, GuardPolicy},
+    sealing::SealingKey,
 };
 
 /// Rung when deliveries were queued in this process.
 static QUEUED: LazyLock<Notify> = LazyLock::new(Notify::new);
 
+/// Wakes this process's dispatcher; call it after the commit that queued
+/// deliveries (inside a shared transaction, it waits for that commit).
 pub fn wake() {
-    QUEUED.notify_waiters();
+    crate::db::after_commit(|| QUEUED.notify_waiters());
 }
 
 /// Deliveries attempted at once.
@@ -186,36 +188,19 @@ fn describe(err: &reqwest::Error) -> String {
     text
 }
 
-pub async fn run(dispatcher: Dispatcher, mut stop: Stop) {
-    let dispatcher = Arc::new(dispatcher);
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    loop {
-        let queued = QUEUED.notified();
-        tokio::pin!(queued);
-        queued.as_mut().enable();
-        let wait = match dispatcher.round().await {
-            Ok(attempted) if attempted > 0 => Duration::ZERO,
-            Ok(_) => {
-                backoff.succeeded();
-                until_due(
-                    store::next_due_at(&dispatcher.db).await.ok().flatten(),
-                    POLL,
-                )
-            }
-            Err(err) => {
-                let delay = backoff.failed();
-                tracing::warn!(error = %err, retry_in = ?delay, "webhook dispatcher: round failed");
-                delay
-            }
-        };
-        if wait.is_zero() {
-            if stop.is_requested() {
-                return;
-            }
-            continue;
-        }
-        if stop.pause(wait, queued).await == Woken::Stopping {
-            return;
-        }
+impl jobs::Rounds for Arc<Dispatcher> {
+    type Error = store::StoreError;
+
+    fn round(&self) -> impl Future<Output = Result<usize, Self::Error>> + Send {
+        Dispatcher::round(self)
     }
+
+    async fn next_due(&self) -> Option<chrono::DateTime<Utc>> {
+        store::next_due_at(&self.db).await.ok().flatten()
+    }
+}
+
+pub async fn run(dispatcher: Dispatcher, stop: Stop) {
+    let dispatcher = Arc::new(dispatcher);
+    jobs::in_rounds("webhook dispatcher", &dispatcher, stop, &QUEUED, POLL).await;
 }

@@ -6,7 +6,6 @@ pub mod api;
 pub mod dispatch;
 mod entity;
 pub mod intake;
-pub mod sealing;
 pub mod signature;
 pub mod store;
 pub mod views;

@@ -10,11 +10,24 @@ use uuid::Uuid;
 
 use super::{
     entity::{delivery, webhook},
-    sealing::{SealError, SealingKey},
     signature::SigningSecret,
     views::{DeliveryStatus, DeliveryView, WebhookStatus, WebhookView},
 };
-use crate::{events::EventType, timestamp::Timestamp};
+use crate::{
+    events::EventType,
+    sealing::{SealError, SealingKey},
+    timestamp::Timestamp,
+};
+
+/// A subscription's signing secret sealed at rest, bound to its id.
+fn seal_secret(key: &SealingKey, id: Uuid, secret: &SigningSecret) -> Result<String> {
+    Ok(key.seal_bytes(id.as_bytes(), secret.as_bytes())?)
+}
+
+fn open_secret(key: &SealingKey, id: Uuid, sealed: &str) -> Result<SigningSecret> {
+    let plain = key.open_bytes(id.as_bytes(), sealed)?;
+    SigningSecret::from_bytes(plain).ok_or(StoreError::Seal(SealError::Unopenable))
+}
 
 /// Most subscriptions one user may have.
 pub const MAX_WEBHOOKS_PER_USER: u64 = 10;
@@ -33,6 +46,8 @@ pub enum StoreError {
     Seal(#[from] SealError),
     #[error("no randomness available for a signing secret")]
     Random,
+    #[error("the user already has {MAX_WEBHOOKS_PER_USER} webhooks")]
+    TooMany,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -78,14 +93,9 @@ fn delivery_view(row: &delivery::Model) -> DeliveryView {
     }
 }
 
-pub async fn count(db: &DatabaseConnection, user_id: Uuid) -> Result<u64> {
-    Ok(webhook::Entity::find()
-        .filter(webhook::Column::UserId.eq(user_id))
-        .count(db)
-        .await?)
-}
-
-/// Creates a subscription with a fresh signing secret, returned this once.
+/// Creates a subscription with a fresh signing secret, returned this once;
+/// [`StoreError::TooMany`] if the user has [`MAX_WEBHOOKS_PER_USER`]
+/// already. Concurrent creates of one user are counted one at a time.
 pub async fn create(
     db: &DatabaseConnection,
     key: &SealingKey,
@@ -106,16 +116,26 @@ pub async fn create(
             .collect::<Vec<_>>()
             .join(" "),
         description,
-        secret_sealed: key.seal(id, &secret)?,
+        secret_sealed: seal_secret(key, id, &secret)?,
         created_at: Utc::now(),
         failing_since: None,
         last_failure_at: None,
         disabled_at: None,
         disabled_reason: None,
     };
-    webhook::Entity::insert(webhook::ActiveModel::from(row.clone()))
-        .exec_without_returning(db)
+    let txn = crate::db::begin_write(db).await?;
+    crate::db::serialize_on(&txn, &format!("webhooks-of:{user_id}")).await?;
+    let existing = webhook::Entity::find()
+        .filter(webhook::Column::UserId.eq(user_id))
+        .count(&txn)
         .await?;
+    if existing >= MAX_WEBHOOKS_PER_USER {
+        return Err(StoreError::TooMany);
+    }
+    webhook::Entity::insert(webhook::ActiveModel::from(row.clone()))
+        .exec_without_returning(&txn)
+        .await?;
+    txn.commit().await?;
     Ok((view(&row), secret))
 }
 
@@ -184,7 +204,7 @@ pub async fn redeliver(
     webhook_id: Uuid,
     delivery_id: Uuid,
 ) -> Result<Option<DeliveryView>> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let Some(hook) = owned(&txn, user_id, webhook_id).await? else {
         return Ok(None);
     };
@@ -329,7 +349,7 @@ pub async fn claim_due(
             active.update(&txn).await?;
             continue;
         }
-        let secret = key.open(hook.id, &hook.secret_sealed)?;
+        let secret = open_secret(key, hook.id, &hook.secret_sealed)?;
         claimed.push(Claimed {
             delivery: row,
             url: hook.url,

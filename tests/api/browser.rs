@@ -1,6 +1,8 @@
 //! A real browser through the sign-in pages: headless Chromium, driven over
-//! WebDriver, signs up, signs in, consents and lands on the redirect with a
-//! code. Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! WebDriver, signs up, follows the verification link from the email,
+//! signs in, consents and lands on the redirect with a code. Each page (and
+//! the email, as a mail client would show its HTML) is saved as a
+//! screenshot under `target/screenshots/` for a person to look at. Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
 //! them). Without them `cargo test` reports the test as ignored and says
 //! what to install (`build.rs` decides); with `ERRAND_TEST_BROWSER=require`
 //! (set by CI) it runs, and their absence fails it.
@@ -13,9 +15,28 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    common::TestApp,
+    common::{Mail, TestApp},
     oauth_common::{ClientAuth, register_with, token_request, urlencode},
 };
+
+/// Where screenshots go: `target/screenshots/` (or under CARGO_TARGET_DIR).
+fn screenshot_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(
+    browser: &fantoccini::Client,
+    name: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    let png = browser.screenshot().await?;
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+    Ok(())
+}
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -139,6 +160,7 @@ async fn a_real_browser_signs_up_signs_in_consents_and_gets_a_code() {
     let outcome = async {
         // Sign up.
         browser.goto(&authorize).await?;
+        screenshot(&browser, "sign-in").await?;
         element(&browser, Locator::LinkText("Create an account"))
             .await?
             .click()
@@ -150,11 +172,40 @@ async fn a_real_browser_signs_up_signs_in_consents_and_gets_a_code() {
         )
         .await?;
         fill_credentials(&browser).await?;
+        element(&browser, Locator::XPath("//h1[. = 'Check your inbox']")).await?;
+        screenshot(&browser, "sign-up-check-inbox").await?;
+
+        // The verification email, as a mail client shows it, and its link.
+        let mailbox = app.await_mail(1).await;
+        let mail = Mail::parse(mailbox.first().expect("a verification email"));
+        assert_eq!(mail.to, "browser@example.com");
+        let html_file = screenshot_dir().join("verify-email.html");
+        std::fs::write(&html_file, &mail.html).unwrap();
+        browser
+            .goto(&format!("file://{}", html_file.display()))
+            .await?;
+        screenshot(&browser, "mail-verify-email").await?;
+        let link = mail
+            .link(&app.url("/account/verify-email"))
+            .expect("a verification link");
+        browser.goto(&link).await?;
+        screenshot(&browser, "verify-email").await?;
+        element(&browser, Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        element(&browser, Locator::XPath("//h1[. = 'Address confirmed']")).await?;
+        screenshot(&browser, "verify-email-done").await?;
+
+        // Signing in leads to consent.
+        browser.goto(&authorize).await?;
+        fill_credentials(&browser).await?;
         let heading = element(&browser, Locator::XPath("//h1[starts-with(., 'Allow ')]"))
             .await?
             .text()
             .await?;
         assert_eq!(heading, "Allow Browser GPT to use your Errand account?");
+        screenshot(&browser, "consent").await?;
 
         // A new browser profile signs in instead (cookies cleared).
         browser.delete_all_cookies().await?;

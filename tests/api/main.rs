@@ -12,6 +12,7 @@ mod common;
 
 mod agenda;
 mod architecture;
+mod attacks;
 mod auth;
 mod browser;
 mod cli;

@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use errand::{auth::Resource, config::WebhookSettings};
+use errand::{auth::Resource, config::WebhookSettings, oauth::clients::GrantType};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::{io::AsyncWriteExt, net::TcpListener};
 
 use crate::{
     common::TestApp,
-    oauth_common::{Browser, location, redirect_params, urlencode},
+    oauth_common::{Browser, redirect_params, register_with, urlencode},
 };
 
 /// POSTs one JSON-RPC message to `/mcp` the way a 2025-11-25 client does.
@@ -685,8 +685,15 @@ async fn dynamic_registration_gives_public_clients_and_resists_a_flood() {
             urlencode(CALLBACK)
         ))
         .await;
-    assert_eq!(no_pkce.status(), StatusCode::FOUND);
-    assert!(location(&no_pkce).contains("error=invalid_request"));
+    // A client that registered itself chose its redirect URI freely: an
+    // error is shown here rather than sent there (RFC 9700 §4.11.2).
+    assert_eq!(no_pkce.status(), StatusCode::BAD_REQUEST);
+    assert!(no_pkce.headers().get("location").is_none());
+    let page = no_pkce.text().await.unwrap();
+    assert!(
+        page.contains("invalid_request") && page.contains("PKCE"),
+        "{page}"
+    );
 
     for (body, error) in [
         (
@@ -733,7 +740,7 @@ async fn dynamic_registration_gives_public_clients_and_resists_a_flood() {
 }
 
 #[tokio::test]
-async fn an_unknown_resource_goes_back_as_invalid_target_with_the_issuer() {
+async fn an_unknown_resource_is_refused_as_invalid_target() {
     let app = TestApp::spawn().await;
     let client = app
         .client
@@ -749,6 +756,26 @@ async fn an_unknown_resource_goes_back_as_invalid_target_with_the_issuer() {
     let response = browser
         .get(&authorize_path(
             client["client_id"].as_str().unwrap(),
+            CALLBACK,
+            "https://elsewhere.example.com/mcp",
+        ))
+        .await;
+    // Shown on a page to a self-registered client's user ...
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("invalid_target"));
+    // ... and sent back, with the issuer, to an operator's client.
+    let vetted = register_with(
+        &app,
+        "Vetted agent",
+        &[GrantType::AuthorizationCode],
+        true,
+        &[CALLBACK],
+        "tasks:read tasks:write",
+    )
+    .await;
+    let response = browser
+        .get(&authorize_path(
+            &vetted.id,
             CALLBACK,
             "https://elsewhere.example.com/mcp",
         ))
@@ -799,9 +826,7 @@ async fn python(script: &str, args: Vec<String>, stdin: Option<String>) -> Value
 async fn the_official_python_sdk_signs_in_and_manages_tasks() {
     let app = TestApp::spawn().await;
     let (email, password) = ("sdk@example.com", "a long password 1");
-    errand::oauth::accounts::sign_up(&app.app.db, email, password)
-        .await
-        .unwrap();
+    app.account(email, password).await;
     let redirect = "http://127.0.0.1:9/sdk-callback";
     let document = serve_document(
         |url| {

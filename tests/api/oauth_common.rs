@@ -163,6 +163,34 @@ impl<'a> Browser<'a> {
                 ],
             )
             .await;
+        // The same answer whether or not the address had an account.
+        assert_eq!(response.status(), StatusCode::OK);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Check your inbox"), "{page}");
+        self.sign_in_with(&return_to, &csrf, email, password).await
+    }
+
+    /// Posts the sign-in form (its `csrf` from any sign-in or sign-up page
+    /// of this browser) and follows the redirect; returns the page that
+    /// follows (consent, normally).
+    pub async fn sign_in_with(
+        &mut self,
+        return_to: &str,
+        csrf: &str,
+        email: &str,
+        password: &str,
+    ) -> String {
+        let response = self
+            .post(
+                "/oauth/sign-in",
+                &[
+                    ("email", email),
+                    ("password", password),
+                    ("csrf", csrf),
+                    ("return_to", return_to),
+                ],
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         let next = location(&response);
         assert_eq!(next, return_to);
@@ -171,7 +199,9 @@ impl<'a> Browser<'a> {
 
     /// Submits the consent page's form with `decision`; returns the redirect.
     pub async fn decide(&mut self, consent_page: &str, decision: &str) -> Response {
-        let mut fields: Vec<(String, String)> = hidden_fields(consent_page);
+        // The consent form is the page's first; the sign-out form follows.
+        let form = consent_page.split("</form>").next().unwrap_or_default();
+        let mut fields: Vec<(String, String)> = hidden_fields(form);
         fields.push(("decision".into(), decision.into()));
         let borrowed: Vec<(&str, &str)> = fields
             .iter()

@@ -276,3 +276,37 @@ async fn provider_tokens_with_the_wrong_audience_algorithm_or_lifetime_are_refus
     )
     .await;
 }
+
+/// A provider token that claims an address without vouching for it
+/// (no `email_verified`, or `false`) never takes over the account that has
+/// that address: it gets an account of its own.
+#[tokio::test]
+async fn an_unverified_email_claim_does_not_take_over_an_account() {
+    let key = SigningKey::generate().unwrap();
+    let provider = Provider::start(&key).await;
+    let app = errand_trusting(&provider).await;
+    let owner = app.user("owner@example.com").await;
+    app.new_task(&owner, json!({ "title": "The owner's own task" }))
+        .await;
+    for (subject, claims) in [
+        ("claims-only", json!({ "email": "owner@example.com" })),
+        (
+            "says-unverified",
+            json!({ "email": "Owner@Example.com", "email_verified": false }),
+        ),
+    ] {
+        let mut claims = claims;
+        claims["sub"] = json!(subject);
+        claims["scope"] = json!("tasks:read");
+        let token = provider.token(&key, claims);
+        let me: Value = app.me(&token).await.json().await.unwrap();
+        assert_ne!(me["email"], "owner@example.com", "{subject}");
+        let listed: Value = app
+            .request(Method::GET, "/v1/tasks", Some(&token), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["tasks"], json!([]), "{subject} sees nobody's tasks");
+    }
+}

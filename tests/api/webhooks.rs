@@ -374,7 +374,7 @@ async fn loopback_is_out_of_reach_without_the_allow_setting() {
 
     // A subscription that got past the check (written straight to the
     // database) is refused again at delivery time.
-    let key = errand::webhooks::sealing::SealingKey::load(&app.app.db, None)
+    let key = errand::sealing::SealingKey::load(&app.app.db, None)
         .await
         .unwrap();
     let (webhook, _) =

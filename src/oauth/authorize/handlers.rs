@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{
     request::{self, Authorization, AuthorizeParams},
-    session,
+    session::{self, Binding},
 };
 use crate::{
     auth::{Resource, Scope, principal::AUTHORIZE_PATH},
@@ -46,6 +46,7 @@ async fn approve(state: &OAuthState, auth: &Authorization, user_id: Uuid) -> Res
             scopes: &auth.scopes,
             code_challenge: auth.code_challenge.as_deref(),
             resource: auth.resource,
+            redirect_uri_sent: auth.redirect_uri_sent,
         },
     )
     .await;
@@ -81,7 +82,7 @@ async fn consent_page(
     pages::page_response(
         StatusCode::OK,
         &pages::Consent {
-            csrf: session::csrf_token(req),
+            csrf: &session::csrf_token(req, state, Binding::Session),
             client_name: &auth.client.name,
             redirect_host: &redirect_host,
             document_host: document_host.as_deref(),
@@ -96,6 +97,7 @@ async fn consent_page(
             scopes: &scopes,
             email: &email,
             request: &params.pairs(),
+            return_to: &format!("{AUTHORIZE_PATH}?{}", params.query()),
         },
     )
 }
@@ -116,7 +118,7 @@ pub async fn authorize(
             StatusCode::OK,
             &pages::SignIn {
                 form: FormContext {
-                    csrf: session::csrf_token(req),
+                    csrf: &session::csrf_token(req, state, Binding::Browser),
                     return_to: &return_to,
                     client_name: Some(&auth.client.name),
                 },
@@ -156,18 +158,20 @@ fn account_error_status(err: &AccountError) -> StatusCode {
     match err {
         AccountError::BadCredentials => StatusCode::UNAUTHORIZED,
         AccountError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AccountError::InvalidInput(_) | AccountError::NotCreated => StatusCode::BAD_REQUEST,
+        AccountError::InvalidInput(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 fn account_error_message(err: &AccountError) -> String {
     match err {
-        AccountError::Secret(_) | AccountError::Database(_) => {
-            tracing::error!(error = %err, "sign-in failed");
+        AccountError::BadCredentials
+        | AccountError::Throttled { .. }
+        | AccountError::InvalidInput(_) => err.to_string(),
+        internal => {
+            tracing::error!(error = %internal, "signing in or up failed");
             "Errand could not handle the request. Try again later.".to_owned()
         }
-        other => other.to_string(),
     }
 }
 
@@ -182,8 +186,12 @@ fn nowhere_to_return() -> Response {
 
 /// The `return_to` of a credentials form that came from Errand's own page,
 /// or the page to show instead.
-fn accepted_form<'f>(req: &Request, form: &'f CredentialsForm) -> Result<&'f str, Box<Response>> {
-    if !session::csrf_ok(req, &form.csrf) {
+fn accepted_form<'f>(
+    req: &Request,
+    state: &OAuthState,
+    form: &'f CredentialsForm,
+) -> Result<&'f str, Box<Response>> {
+    if !session::csrf_ok(req, state, Binding::Browser, &form.csrf) {
         return Err(Box::new(session::forged()));
     }
     session::safe_return_to(&form.return_to).ok_or_else(|| Box::new(nowhere_to_return()))
@@ -248,7 +256,7 @@ async fn conclude(
     let mut response = page.render(
         account_error_status(&err),
         FormContext {
-            csrf: session::csrf_token(req),
+            csrf: &session::csrf_token(req, state, Binding::Browser),
             return_to,
             client_name: name.as_deref(),
         },
@@ -267,11 +275,11 @@ pub async fn sign_in(
     Form(form): Form<CredentialsForm>,
     Data(state): Data<&OAuthState>,
 ) -> Response {
-    let return_to = match accepted_form(req, &form) {
+    let return_to = match accepted_form(req, state, &form) {
         Ok(return_to) => return_to,
         Err(page) => return *page,
     };
-    let address = session::client_address(req, state);
+    let address = session::address_bucket(&session::client_address(req, state));
     let outcome = accounts::sign_in(&state.db, &form.email, &form.password, &address).await;
     conclude(
         req,
@@ -303,7 +311,7 @@ pub async fn sign_up_page(
     CredentialsPage::SignUp.render(
         StatusCode::OK,
         FormContext {
-            csrf: session::csrf_token(req),
+            csrf: &session::csrf_token(req, state, Binding::Browser),
             return_to,
             client_name: name.as_deref(),
         },
@@ -318,20 +326,88 @@ pub async fn sign_up(
     Form(form): Form<CredentialsForm>,
     Data(state): Data<&OAuthState>,
 ) -> Response {
-    let return_to = match accepted_form(req, &form) {
+    let return_to = match accepted_form(req, state, &form) {
         Ok(return_to) => return_to,
         Err(page) => return *page,
     };
-    let outcome = accounts::sign_up(&state.db, &form.email, &form.password).await;
-    conclude(
-        req,
-        state,
-        outcome,
-        &form,
-        return_to,
-        CredentialsPage::SignUp,
+    let address = session::address_bucket(&session::client_address(req, state));
+    let sealing = match state.sealer.key().await {
+        Ok(key) => key,
+        Err(err) => return internal_error(err),
+    };
+    let mailing = accounts::Mailing {
+        sealing,
+        public_url: &state.public_url,
+    };
+    match accounts::sign_up(&state.db, &mailing, &form.email, &form.password, &address).await {
+        Ok(email) => pages::page_response(
+            StatusCode::OK,
+            &pages::CheckInbox {
+                email: email.as_str(),
+                return_to,
+            },
+        ),
+        Err(err) => {
+            conclude(
+                req,
+                state,
+                Err(err),
+                &form,
+                return_to,
+                CredentialsPage::SignUp,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyEmailParams {
+    #[serde(default)]
+    token: String,
+}
+
+/// What an email verification link opens: a page with a button that
+/// confirms (a GET must not use the link up: mail scanners follow links).
+#[handler]
+pub async fn verify_email_page(Query(params): Query<VerifyEmailParams>) -> Response {
+    if params.token.is_empty() {
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Link incomplete",
+            "This confirmation link is missing its code. Open the link from the email again, \
+             whole.",
+        );
+    }
+    pages::page_response(
+        StatusCode::OK,
+        &pages::VerifyEmail {
+            action: crate::oauth::letters::VERIFY_EMAIL_PATH,
+            token: &params.token,
+        },
     )
-    .await
+}
+
+/// Confirms an address with the link's code.
+#[handler]
+pub async fn verify_email(
+    Form(params): Form<VerifyEmailParams>,
+    Data(state): Data<&OAuthState>,
+) -> Response {
+    match accounts::verify_email(&state.db, &params.token).await {
+        Ok(true) => pages::notice(
+            StatusCode::OK,
+            "Address confirmed",
+            "Thank you: your email address is confirmed. You can close this page.",
+        ),
+        Ok(false) => pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Link expired or used",
+            "This confirmation link has expired or was used already. If your address is not \
+             confirmed yet, sign up again with it to get a new link.",
+        ),
+        Err(err) => internal_error(err),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,7 +426,7 @@ pub async fn decide(
     Form(form): Form<ConsentForm>,
     Data(state): Data<&OAuthState>,
 ) -> Response {
-    if !session::csrf_ok(req, &form.csrf) {
+    if !session::csrf_ok(req, state, Binding::Session, &form.csrf) {
         return session::forged();
     }
     let requester = session::client_address(req, state);
@@ -383,4 +459,39 @@ pub async fn decide(
         return internal_error(err);
     }
     approve(state, &auth, user_id).await
+}
+
+/// Where the sign-out form posts.
+pub const SIGN_OUT_PATH: &str = "/oauth/sign-out";
+
+#[derive(Debug, Deserialize)]
+pub struct SignOutForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// Signs this browser out, then back to the authorization request it came
+/// from (which asks to sign in again), or to a page that says so.
+#[handler]
+pub async fn sign_out(
+    req: &Request,
+    Form(form): Form<SignOutForm>,
+    Data(state): Data<&OAuthState>,
+) -> Response {
+    if !session::csrf_ok(req, state, Binding::Session, &form.csrf) {
+        return session::forged();
+    }
+    if let Err(err) = session::sign_out(req, state).await {
+        return internal_error(err);
+    }
+    match session::safe_return_to(&form.return_to) {
+        Some(return_to) => session::see_other(return_to),
+        None => pages::error_page(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out of Errand on this browser.",
+        ),
+    }
 }

@@ -7,4 +7,7 @@ pub mod handlers;
 pub mod request;
 pub mod session;
 
-pub use handlers::{authorize, decide, sign_in, sign_up, sign_up_page};
+pub use handlers::{
+    SIGN_OUT_PATH, authorize, decide, sign_in, sign_out, sign_up, sign_up_page, verify_email,
+    verify_email_page,
+};

@@ -4,7 +4,11 @@
 //! Until the client and redirect URI are known to be registered together,
 //! nothing redirects: errors are shown as a page, so Errand can never be used
 //! to bounce a browser to an attacker's URL. After that, errors go back to
-//! the client's redirect URI with `error` and the client's `state`.
+//! the client's redirect URI with `error` and the client's `state`, but only
+//! for clients the operator registered: a client that registered itself
+//! (dynamically, or by a metadata document) chose its redirect URI freely,
+//! so its errors are shown as a page too (RFC 9700 §4.11.2), and the browser
+//! only goes there after the person has seen the consent page.
 
 use poem::{
     Response,
@@ -78,6 +82,10 @@ pub struct Authorization {
     pub resource: Resource,
     /// This server's issuer identifier, returned with every response.
     pub issuer: String,
+    /// The request named its `redirect_uri` (rather than relying on the
+    /// only one registered), so the token request must name it again
+    /// (RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
 }
 
 impl Authorization {
@@ -232,11 +240,27 @@ pub async fn validate(
         code_challenge: None,
         resource: Resource::Api,
         issuer: state.public_url.as_str().to_owned(),
+        redirect_uri_sent: params.redirect_uri.is_some(),
     };
     let fail = |auth: &Authorization, error, description: &str| {
-        Rejection::Redirect(
-            auth.redirect_back(&[("error", error), ("error_description", description)]),
-        )
+        if auth.client.origin == clients::Origin::Operator {
+            return Rejection::Redirect(
+                auth.redirect_back(&[("error", error), ("error_description", description)]),
+            );
+        }
+        // A self-registered client's redirect URI is whatever it asked
+        // for: an error is no reason to send the browser there unseen.
+        Rejection::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "The app's request cannot be accepted",
+            message: format!(
+                "{} sent a sign-in request Errand cannot accept ({error}: {description}). \
+                 Errand will not send you to {} without your say; go back to the app and \
+                 try connecting again.",
+                auth.client.name,
+                crate::urls::host_of(&auth.redirect_uri).unwrap_or_else(|| "the app".to_owned())
+            ),
+        }
     };
     if params.response_type.as_deref() != Some("code") {
         return Err(fail(

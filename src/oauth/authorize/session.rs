@@ -1,41 +1,48 @@
 //! The browser side of signing in: the session cookie that carries a
 //! signed-in person through consent, CSRF protection for the forms, and the
-//! caller's address for throttling.
+//! caller's address for rationing.
 //!
-//! Cookies go through poem's cookie jar. The session cookie is a random
-//! 256-bit id whose SHA-256 is looked up in `web_sessions`: it cannot be
-//! forged without the database, so it needs no signature of its own. Forms
-//! are protected by poem's CSRF middleware: the `errand_csrf` cookie and the
-//! form's `csrf` field are a pair sealed with AES-GCM under a key every
-//! process shares (`oauth_csrf_keys`), so a form served by one replica can
-//! be posted to another, and a pair cannot be made up without the key.
+//! Cookies go through poem's cookie jar and, when Errand is served over
+//! https, carry the `__Host-` prefix: a browser then takes them only from
+//! this exact host, over https, for every path, so a sibling subdomain
+//! cannot plant one. The session cookie is a random 256-bit id whose SHA-256
+//! is looked up in `web_sessions`: it cannot be forged without the database.
+//!
+//! A form's CSRF token is an HMAC, under a key every process shares
+//! (`oauth_csrf_keys`, so a form served by one replica can be posted to
+//! another), of what the form acts for: the signed-in session for consent
+//! and signing out, a random per-browser cookie for the sign-in and sign-up
+//! forms (there is no session yet). A token therefore only works with the
+//! cookie it was made for: one taken from another browser, or made for a
+//! cookie an attacker planted, is refused.
 
 use std::time::Duration;
 
-use base64::{Engine, engine::general_purpose::STANDARD};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use chrono::Utc;
+use hmac::{Hmac, Mac};
 use poem::{
     Request, Response,
     http::{HeaderValue, StatusCode, header},
-    middleware::Csrf,
-    web::{
-        CsrfToken, CsrfVerifier,
-        cookie::{Cookie, SameSite},
-    },
+    web::cookie::{Cookie, SameSite},
 };
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, sea_query::OnConflict};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::{
     auth::principal::AUTHORIZE_PATH,
     oauth::{OAuthState, accounts, entity::csrf_key, pages},
+    secrets,
 };
 
 const SESSION_COOKIE: &str = "errand_session";
-const CSRF_COOKIE: &str = "errand_csrf";
-/// Cookies are sent only to the sign-in pages, not with every API call.
-const COOKIE_PATH: &str = "/oauth";
-const CSRF_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+const BROWSER_COOKIE: &str = "errand_browser";
+/// How long a browser keeps the cookie its sign-in forms are bound to.
+const BROWSER_COOKIE_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The row every process reads its CSRF key from.
 const CSRF_KEY_ID: &str = "primary";
@@ -68,30 +75,90 @@ pub async fn load_csrf_key(db: &DatabaseConnection) -> Result<[u8; 32], DbErr> {
         .ok_or_else(|| DbErr::Custom("the stored CSRF key is not 32 bytes of base64".to_owned()))
 }
 
-/// The CSRF middleware for the sign-in pages (it also installs the cookie jar).
-pub fn csrf_protection(key: [u8; 32], secure: bool) -> Csrf {
-    Csrf::new()
-        .cookie_name(CSRF_COOKIE)
-        .key(key)
-        .secure(secure)
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path(COOKIE_PATH)
-        .ttl(CSRF_LIFETIME)
+/// What a form's CSRF token is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// The signed-in session: consent, signing out.
+    Session,
+    /// This browser's own cookie: signing in and up, before any session.
+    Browser,
 }
 
-/// The CSRF token to put in the form of the page being rendered.
-pub fn csrf_token(req: &Request) -> &str {
-    req.extensions()
-        .get::<CsrfToken>()
-        .map_or("", |token| token.0.as_str())
+/// A cookie's name: `__Host-` prefixed when cookies are `Secure` (the
+/// prefix requires it), plain on a development Errand served over http.
+fn cookie_name(base: &str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
 }
 
-/// Whether a submitted form's `csrf` field pairs with the browser's cookie.
-pub fn csrf_ok(req: &Request, submitted: &str) -> bool {
-    req.extensions()
-        .get::<CsrfVerifier>()
-        .is_some_and(|verifier| verifier.is_valid(submitted))
+fn cookie(state: &OAuthState, base: &str, value: &str, lifetime: Duration) -> Cookie {
+    let mut cookie = Cookie::new_with_str(cookie_name(base, state.secure_cookies), value);
+    cookie.set_path("/");
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(state.secure_cookies);
+    cookie.set_max_age(lifetime);
+    cookie
+}
+
+fn cookie_value(req: &Request, state: &OAuthState, base: &str) -> Option<String> {
+    req.cookie()
+        .get(&cookie_name(base, state.secure_cookies))
+        .map(|cookie| cookie.value_str().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+fn mac(state: &OAuthState, binding: Binding, bound_to: &str) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&state.csrf_key).ok()?;
+    let purpose: &[u8] = match binding {
+        Binding::Session => b"errand csrf: session\0",
+        Binding::Browser => b"errand csrf: browser\0",
+    };
+    mac.update(purpose);
+    mac.update(bound_to.as_bytes());
+    Some(mac)
+}
+
+/// The CSRF token for a form of the page being rendered. For a
+/// [`Binding::Browser`] form, a browser without its cookie gets one now.
+/// Empty (so the form will be refused) only if there is nothing to bind to.
+pub fn csrf_token(req: &Request, state: &OAuthState, binding: Binding) -> String {
+    let bound_to = match binding {
+        Binding::Session => cookie_value(req, state, SESSION_COOKIE),
+        Binding::Browser => cookie_value(req, state, BROWSER_COOKIE).or_else(|| {
+            let fresh = secrets::random_token().ok()?;
+            req.cookie().add(cookie(
+                state,
+                BROWSER_COOKIE,
+                &fresh,
+                BROWSER_COOKIE_LIFETIME,
+            ));
+            Some(fresh)
+        }),
+    };
+    bound_to
+        .and_then(|value| mac(state, binding, &value))
+        .map(|mac| URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        .unwrap_or_default()
+}
+
+/// Whether a submitted form's `csrf` field was made for this browser's
+/// cookie of that binding (compared in constant time).
+pub fn csrf_ok(req: &Request, state: &OAuthState, binding: Binding, submitted: &str) -> bool {
+    let base = match binding {
+        Binding::Session => SESSION_COOKIE,
+        Binding::Browser => BROWSER_COOKIE,
+    };
+    let (Some(value), Ok(submitted)) = (
+        cookie_value(req, state, base),
+        URL_SAFE_NO_PAD.decode(submitted),
+    ) else {
+        return false;
+    };
+    mac(state, binding, &value).is_some_and(|mac| mac.verify_slice(&submitted).is_ok())
 }
 
 pub fn forged() -> Response {
@@ -104,25 +171,39 @@ pub fn forged() -> Response {
 
 /// The person signed in on this browser, if their session is current.
 pub async fn signed_in_user(req: &Request, state: &OAuthState) -> Option<Uuid> {
-    let cookie = req.cookie().get(SESSION_COOKIE)?;
-    accounts::session_user(&state.db, cookie.value_str())
+    let cookie = cookie_value(req, state, SESSION_COOKIE)?;
+    accounts::session_user(&state.db, &cookie)
         .await
         .ok()
         .flatten()
 }
 
-/// After signing in or up: a session cookie and back to the authorization.
+/// After signing in: a session cookie and back to the authorization.
 pub fn signed_in(req: &Request, state: &OAuthState, session: &str, return_to: &str) -> Response {
-    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, session);
-    cookie.set_path(COOKIE_PATH);
-    cookie.set_http_only(true);
-    cookie.set_same_site(SameSite::Lax);
-    cookie.set_secure(state.secure_cookies);
-    cookie.set_max_age(accounts::SESSION_LIFETIME);
-    req.cookie().add(cookie);
+    req.cookie().add(cookie(
+        state,
+        SESSION_COOKIE,
+        session,
+        accounts::SESSION_LIFETIME,
+    ));
+    see_other(return_to)
+}
+
+/// Ends this browser's session (its row and its cookie).
+pub async fn sign_out(req: &Request, state: &OAuthState) -> Result<(), DbErr> {
+    if let Some(session) = cookie_value(req, state, SESSION_COOKIE) {
+        accounts::end_session(&state.db, &session).await?;
+    }
+    req.cookie()
+        .add(cookie(state, SESSION_COOKIE, "", Duration::ZERO));
+    Ok(())
+}
+
+/// A 303 to `target`, never cached.
+pub fn see_other(target: &str) -> Response {
     Response::builder()
         .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, return_to)
+        .header(header::LOCATION, target)
         .header(header::CACHE_CONTROL, "no-store")
         .finish()
 }
@@ -135,25 +216,65 @@ pub fn safe_return_to(raw: &str) -> Option<&str> {
         .map(|_| raw)
 }
 
-/// The caller's IP address, for throttling: the last `X-Forwarded-For`
-/// entry when Errand is told it runs behind a proxy it trusts, else the
-/// peer address.
+/// The caller's IP address, for rationing: with `trusted_proxy_hops` set,
+/// the `X-Forwarded-For` entry that many hops from the right (each trusted
+/// proxy appends the address it was called from, so entries further left
+/// are the caller's to invent); else the peer address.
 pub fn client_address(req: &Request, state: &OAuthState) -> String {
-    if state.trust_forwarded_for
-        && let Some(last) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    {
-        return last.to_owned();
+    let peer = || {
+        req.remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_else(|| "unknown".to_owned())
+    };
+    if state.trusted_proxy_hops == 0 {
+        return peer();
     }
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
+    let lines: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    match forwarded_client(&lines, state.trusted_proxy_hops) {
+        Some(address) => address.to_string(),
+        None => {
+            tracing::warn!(
+                hops = state.trusted_proxy_hops,
+                "X-Forwarded-For has no address where the trusted proxies put it; using the peer address"
+            );
+            peer()
+        }
+    }
+}
+
+/// The client address in `X-Forwarded-For` (all its header lines, in order)
+/// behind `hops` trusted proxies: the entry `hops` from the right, or the
+/// leftmost when the request passed fewer proxies. Entries may carry a port
+/// (`203.0.113.7:4711`, `[2001:db8::1]:4711`), as some gateways write them.
+/// `None` when there is no entry or the chosen one is not an address.
+pub fn forwarded_client(lines: &[&str], hops: u8) -> Option<std::net::IpAddr> {
+    let entries: Vec<&str> = lines
+        .iter()
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    let from_right = usize::from(hops.max(1));
+    let chosen = entries.get(entries.len().saturating_sub(from_right))?;
+    let unbracketed = chosen
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .map(|(inside, _)| inside);
+    if let Some(inside) = unbracketed {
+        return inside.parse().ok();
+    }
+    chosen.parse().ok().or_else(|| {
+        chosen
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|addr| addr.ip())
+    })
 }
 
 /// What rationing counts an address under: IPv6 by its /64 (one host
@@ -186,6 +307,49 @@ mod tests {
         assert_eq!(address_bucket("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
         assert_eq!(address_bucket("203.0.113.7"), "203.0.113.7");
         assert_eq!(address_bucket("unknown"), "unknown");
+    }
+
+    #[test]
+    fn the_client_is_as_many_hops_back_as_there_are_trusted_proxies() {
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        // One gateway: the last entry; what the caller wrote before it is ignored.
+        assert_eq!(
+            forwarded_client(&["6.6.6.6, 203.0.113.7"], 1),
+            ip("203.0.113.7")
+        );
+        // A CDN, then the gateway: the gateway's entry is the CDN's edge.
+        assert_eq!(
+            forwarded_client(&["6.6.6.6, 203.0.113.7, 198.51.100.2"], 2),
+            ip("203.0.113.7")
+        );
+        // Several header lines read as one list.
+        assert_eq!(
+            forwarded_client(&["6.6.6.6", "203.0.113.7", "198.51.100.2"], 2),
+            ip("203.0.113.7")
+        );
+        // Fewer entries than proxies: the request skipped one; the leftmost.
+        assert_eq!(forwarded_client(&["203.0.113.9"], 2), ip("203.0.113.9"));
+        // Ports, as some gateways write them.
+        assert_eq!(
+            forwarded_client(&["203.0.113.7:4711"], 1),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded_client(&["[2001:db8::1]:4711"], 1),
+            ip("2001:db8::1")
+        );
+        assert_eq!(forwarded_client(&["2001:db8::1"], 1), ip("2001:db8::1"));
+        assert_eq!(forwarded_client(&["unknown"], 1), None);
+        assert_eq!(forwarded_client(&[], 1), None);
+    }
+
+    #[test]
+    fn cookies_are_host_only_when_served_over_https() {
+        assert_eq!(cookie_name(SESSION_COOKIE, true), "__Host-errand_session");
+        assert_eq!(cookie_name(BROWSER_COOKIE, true), "__Host-errand_browser");
+        // `__Host-` requires `Secure`, which a development Errand on plain
+        // http cannot set.
+        assert_eq!(cookie_name(SESSION_COOKIE, false), "errand_session");
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub struct TestApp {
     /// The Kafka cluster and topic of this test, as another process or a
     /// consumer reaches them.
     pub kafka: KafkaSettings,
+    /// The folder this app's mail is written to.
+    pub mail: tempfile::TempDir,
     // Last: dropped after the server has stopped.
     _database: TestDatabase,
 }
@@ -200,6 +202,8 @@ impl TestApp {
             .expect("start errand");
         app.webhooks = webhooks;
         app.http = http;
+        let mail = tempfile::tempdir().expect("a mail folder");
+        app.mail.folder = mail.path().to_owned();
         let endpoint = app.endpoint().expect("build endpoint");
         if let Some(brokers) = test_kafka_brokers() {
             // Before anyone subscribes: a consumer of a topic that does not
@@ -256,6 +260,7 @@ impl TestApp {
             server: Some(server),
             background,
             kafka,
+            mail,
             _database: database,
         }
     }
@@ -289,6 +294,53 @@ impl TestApp {
             id: user.id,
             email: email.as_str().to_owned(),
             token,
+        }
+    }
+
+    /// An account that signs in with `password`, as the sign-up page makes
+    /// it (without its verification mail).
+    pub async fn account(&self, email: &str, password: &str) -> uuid::Uuid {
+        let hash = errand::secrets::hash_password(password).expect("hash a password");
+        users::store::create(
+            &self.app.db,
+            &EmailAddress::parse(email).unwrap(),
+            Some(hash),
+        )
+        .await
+        .expect("create an account")
+        .expect("a new address")
+        .id
+    }
+
+    /// The messages written to this app's mail folder so far, each as its
+    /// raw bytes, oldest first.
+    pub fn mailbox(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> =
+            std::fs::read_dir(self.mail.path())
+                .map(|dir| {
+                    dir.filter_map(Result::ok)
+                        .map(|entry| entry.path())
+                        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+                        .filter_map(|path| Some((path.metadata().ok()?.modified().ok()?, path)))
+                        .collect()
+                })
+                .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, path)| std::fs::read(path).ok())
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until the mail folder holds `count` messages.
+    pub async fn await_mail(&self, count: usize) -> Vec<Vec<u8>> {
+        let started = std::time::Instant::now();
+        loop {
+            let mailbox = self.mailbox();
+            if mailbox.len() >= count || started.elapsed() > Duration::from_secs(10) {
+                return mailbox;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -447,6 +499,65 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+    }
+}
+
+/// A message as a mail client reads it (parsed by mail-parser, not by
+/// looking at the text Errand wrote).
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub message_id: Option<String>,
+    pub has_date: bool,
+    /// Every header, name and raw value, as sent.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Mail {
+    pub fn parse(raw: &[u8]) -> Self {
+        let message = mail_parser::MessageParser::default()
+            .parse(raw)
+            .expect("a message a mail client can read");
+        let address = |addr: Option<&mail_parser::Address>| {
+            addr.and_then(|a| a.first())
+                .map(|a| match (&a.name, &a.address) {
+                    (Some(name), Some(address)) => format!("{name} <{address}>"),
+                    (None, Some(address)) => address.to_string(),
+                    _ => String::new(),
+                })
+                .unwrap_or_default()
+        };
+        Self {
+            from: address(message.from()),
+            to: address(message.to()),
+            subject: message.subject().unwrap_or_default().to_owned(),
+            text: message
+                .body_text(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+            html: message
+                .body_html(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+            message_id: message.message_id().map(str::to_owned),
+            has_date: message.date().is_some(),
+            headers: message
+                .headers_raw()
+                .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The first link in the plain-text part that starts with `prefix`.
+    pub fn link(&self, prefix: &str) -> Option<String> {
+        self.text
+            .split_whitespace()
+            .find(|word| word.starts_with(prefix))
+            .map(str::to_owned)
     }
 }
 

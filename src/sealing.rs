@@ -1,10 +1,13 @@
-//! Signing secrets at rest. A secret must be usable to sign, so it cannot
-//! be hashed like client secrets: it is sealed with AES-256-GCM (a fresh
-//! nonce per secret, the webhook id as associated data, so a sealed secret
-//! copied onto another subscription does not open). The key comes from
-//! `ERRAND_WEBHOOK_SECRET_KEY`; without it one is generated once and kept in
-//! the database, which keeps secrets out of plain sight in backups of the
-//! webhooks table but not from someone holding the whole database.
+//! Secrets at rest that must be usable again, so cannot be hashed like
+//! client secrets: webhook signing secrets, responses kept for
+//! `Idempotency-Key` (a webhook's creation returns its secret), queued mail
+//! (its links are single-use secrets). Each is sealed with AES-256-GCM, a
+//! fresh nonce per value and what the value belongs to as associated data,
+//! so that a sealed value copied elsewhere does not open. The key comes from
+//! `ERRAND_WEBHOOK_SECRET_KEY` (named for its first use); without it one is
+//! generated once and kept in the database, which keeps secrets out of plain
+//! sight in backups of the other tables but not from someone holding the
+//! whole database.
 
 use aes_gcm::{
     Aes256Gcm, KeyInit, Nonce,
@@ -12,10 +15,7 @@ use aes_gcm::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, sea_query::OnConflict};
-use uuid::Uuid;
-
-use super::{entity::sealing_key, signature::SigningSecret};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
 
 const KEY_ID: &str = "webhook-secrets";
 const NONCE_BYTES: usize = 12;
@@ -26,7 +26,7 @@ pub enum SealError {
         "ERRAND_WEBHOOK_SECRET_KEY must be 32 bytes of base64 (e.g. from `openssl rand -base64 32`)"
     )]
     BadKey,
-    #[error("the sealed webhook secret cannot be opened (wrong key, or damaged)")]
+    #[error("a sealed value cannot be opened (wrong key, or damaged)")]
     Unopenable,
     #[error("no randomness available: {0}")]
     Random(String),
@@ -34,7 +34,7 @@ pub enum SealError {
     Database(#[from] DbErr),
 }
 
-/// The key webhook secrets are sealed with.
+/// The key secrets at rest are sealed with.
 #[derive(Clone)]
 pub struct SealingKey(Aes256Gcm);
 
@@ -47,7 +47,7 @@ impl std::fmt::Debug for SealingKey {
 impl SealingKey {
     /// The configured key (base64), or the one kept in the database.
     pub async fn load(
-        db: &DatabaseConnection,
+        db: &impl ConnectionTrait,
         configured: Option<&str>,
     ) -> Result<Self, SealError> {
         let bytes = match configured {
@@ -57,19 +57,9 @@ impl SealingKey {
         Ok(Self(Aes256Gcm::new(&bytes.into())))
     }
 
+    /// Seals `plain`, bound to `context` (associated data): what it belongs
+    /// to, so that a sealed value copied elsewhere does not open. Returns
     /// `nonce ‖ ciphertext`, base64.
-    pub fn seal(&self, webhook_id: Uuid, secret: &SigningSecret) -> Result<String, SealError> {
-        self.seal_bytes(webhook_id.as_bytes(), secret.as_bytes())
-    }
-
-    pub fn open(&self, webhook_id: Uuid, sealed: &str) -> Result<SigningSecret, SealError> {
-        let plain = self.open_bytes(webhook_id.as_bytes(), sealed)?;
-        SigningSecret::from_bytes(plain).ok_or(SealError::Unopenable)
-    }
-
-    /// Seals any bytes, bound to `context` (associated data): what it
-    /// belongs to, so that a sealed value copied elsewhere does not open.
-    /// Also used for kept responses that may hold a secret (idempotency).
     pub fn seal_bytes(&self, context: &[u8], plain: &[u8]) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).map_err(|e| SealError::Random(e.to_string()))?;
@@ -107,6 +97,38 @@ impl SealingKey {
     }
 }
 
+/// The key, loaded on first use (building the API documents needs no
+/// database) and then kept. Clones share it.
+#[derive(Clone)]
+pub struct Sealer {
+    db: sea_orm::DatabaseConnection,
+    configured: Option<String>,
+    key: std::sync::Arc<tokio::sync::OnceCell<SealingKey>>,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer")
+    }
+}
+
+impl Sealer {
+    /// `configured` is `ERRAND_WEBHOOK_SECRET_KEY`, if set.
+    pub fn new(db: sea_orm::DatabaseConnection, configured: Option<String>) -> Self {
+        Self {
+            db,
+            configured,
+            key: std::sync::Arc::default(),
+        }
+    }
+
+    pub async fn key(&self) -> Result<&SealingKey, SealError> {
+        self.key
+            .get_or_try_init(|| SealingKey::load(&self.db, self.configured.as_deref()))
+            .await
+    }
+}
+
 fn decode(raw: &str) -> Option<[u8; 32]> {
     STANDARD
         .decode(raw.trim())
@@ -115,7 +137,7 @@ fn decode(raw: &str) -> Option<[u8; 32]> {
 }
 
 /// The key in the database, made by the first process that needed one.
-async fn stored_key(db: &DatabaseConnection) -> Result<[u8; 32], SealError> {
+async fn stored_key(db: &impl ConnectionTrait) -> Result<[u8; 32], SealError> {
     let mut fresh = [0u8; 32];
     getrandom::fill(&mut fresh).map_err(|e| SealError::Random(e.to_string()))?;
     sealing_key::Entity::insert(sealing_key::ActiveModel {
@@ -133,8 +155,27 @@ async fn stored_key(db: &DatabaseConnection) -> Result<[u8; 32], SealError> {
     let stored = sealing_key::Entity::find_by_id(KEY_ID.to_owned())
         .one(db)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound("the webhook sealing key vanished".to_owned()))?;
+        .ok_or_else(|| DbErr::RecordNotFound("the sealing key vanished".to_owned()))?;
     decode(&stored.key).ok_or(SealError::BadKey)
+}
+
+/// The one row the key is kept in (the table's name is from its first use).
+pub mod sealing_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_sealing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub key: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }
 
 #[cfg(test)]
@@ -142,18 +183,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sealed_secret_opens_only_for_its_webhook() {
+    fn a_sealed_value_opens_only_in_its_context_and_with_its_key() {
         let key = SealingKey(Aes256Gcm::new(&[7u8; 32].into()));
-        let secret = SigningSecret::generate().unwrap();
-        let id = Uuid::now_v7();
-        let sealed = key.seal(id, &secret).unwrap();
-        assert!(!sealed.contains(&secret.to_whsec()["whsec_".len()..]));
-        assert_eq!(key.open(id, &sealed).unwrap().as_bytes(), secret.as_bytes());
+        let sealed = key.seal_bytes(b"webhook:1", b"the secret").unwrap();
+        assert!(!sealed.contains("the secret"));
+        assert_eq!(
+            key.open_bytes(b"webhook:1", &sealed).unwrap(),
+            b"the secret"
+        );
         assert!(
-            key.open(Uuid::now_v7(), &sealed).is_err(),
-            "bound to its webhook"
+            key.open_bytes(b"webhook:2", &sealed).is_err(),
+            "bound to its context"
         );
         let other = SealingKey(Aes256Gcm::new(&[8u8; 32].into()));
-        assert!(other.open(id, &sealed).is_err(), "bound to its key");
+        assert!(
+            other.open_bytes(b"webhook:1", &sealed).is_err(),
+            "bound to its key"
+        );
     }
 }
