@@ -8,6 +8,9 @@ use serde_json::Value;
 
 use crate::common::{TestApp, refused_within};
 
+/// The `errand` command against the test's database. The tests run it
+/// with a blocking `output()` on a multi-threaded runtime, so that the app's
+/// background jobs keep running (and never hold a lock the command waits on).
 fn errand(app: &TestApp) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_errand"));
     command
@@ -18,7 +21,7 @@ fn errand(app: &TestApp) -> Command {
     command
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_prints_only_a_token_the_server_accepts() {
     let app = TestApp::spawn().await;
     let output = errand(&app)
@@ -83,7 +86,7 @@ fn token_prints_no_log_lines_by_default() {
     assert_eq!(stdout.trim_end().split('.').count(), 3, "{stdout}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_rejects_bad_input_with_a_clear_message() {
     let app = TestApp::spawn().await;
     for (args, says) in [
@@ -112,7 +115,7 @@ async fn token_rejects_bad_input_with_a_clear_message() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_can_run_again_on_a_migrated_database() {
     let app = TestApp::spawn().await;
     let output = errand(&app).arg("migrate").output().unwrap();
@@ -141,7 +144,7 @@ fn openapi_prints_the_gpt_document() {
     assert_eq!(document["openapi"], "3.1.0");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_prints_what_the_server_serves_and_refuses_unknown_formats() {
     let app = TestApp::spawn().await;
     let output = Command::new(env!("CARGO_BIN_EXE_errand"))
@@ -164,7 +167,7 @@ async fn tools_prints_what_the_server_serves_and_refuses_unknown_formats() {
     assert!(stderr.contains("possible values: openai"), "{stderr}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_for_mcp_opens_only_the_mcp_door() {
     let app = TestApp::spawn().await;
     let output = errand(&app)
@@ -198,7 +201,7 @@ async fn token_for_mcp_opens_only_the_mcp_door() {
 }
 
 /// `errand serve` applies migrations, answers, and exits cleanly on SIGTERM.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_starts_on_a_fresh_database_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -294,7 +297,7 @@ fn printed(output: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no {label} in {output}"))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_create_for_a_gpt_registers_both_callbacks_and_prints_the_secret_once() {
     let app = TestApp::spawn().await;
     let out = run_ok(
@@ -352,7 +355,7 @@ async fn clients_create_for_a_gpt_registers_both_callbacks_and_prints_the_secret
     assert!(String::from_utf8_lossy(&output.stderr).contains("must use https"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_users_token_stops_working() {
     let app = TestApp::spawn().await;
     let quinn = app.user("quinn@example.com").await;
@@ -374,7 +377,7 @@ async fn a_deleted_users_token_stops_working() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_clients_tokens_stop_working() {
     let app = TestApp::spawn().await;
     let out = run_ok(
@@ -407,7 +410,7 @@ async fn a_deleted_clients_tokens_stop_working() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_keys_sign_new_tokens_while_old_tokens_keep_working() {
     let app = TestApp::spawn().await;
     let before = run_ok(&app, &["token", "--user", "rae@example.com"]);
