@@ -10,8 +10,11 @@
 //! the revision headers, and for `tools/call` the tool's scope (403
 //! `insufficient_scope`, naming the scope, so a client can step up).
 
+pub mod apps;
 pub mod call;
+pub mod prompts;
 pub mod protocol;
+pub mod revision;
 
 use std::sync::Arc;
 
@@ -28,7 +31,7 @@ use crate::{
     problem::Problem,
     tools::Catalog,
 };
-use protocol::Era;
+use revision::Era;
 
 /// An MCP message is small; anything larger is refused unread.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -44,6 +47,8 @@ pub struct McpServer {
     challenge: String,
     /// Errand's own origin, the only one a browser page may call from.
     own_origin: Option<String>,
+    /// The dedicated origin hosts serve the views from, when configured.
+    widget_domain: Option<String>,
 }
 
 impl McpServer {
@@ -66,6 +71,7 @@ impl McpServer {
             own_origin: url::Url::parse(public_url.as_str())
                 .ok()
                 .map(|url| url.origin().ascii_serialization()),
+            widget_domain: None,
         }
     }
 
@@ -191,10 +197,10 @@ impl McpServer {
                 ),
             ));
         }
-        let era = Era::of(&params);
-        if let Err(refusal) = check_headers(req.headers(), &era, method, &params, &id) {
-            return Ok(rpc_reply(StatusCode::BAD_REQUEST, &refusal));
-        }
+        let era = match revision::judge(req.headers(), method, &params, &id) {
+            Ok(era) => era,
+            Err(refusal) => return Ok(rpc_reply(refusal.status, &refusal.error)),
+        };
         self.dispatch(method, &params, &id, &era, principal).await
     }
 
@@ -206,24 +212,65 @@ impl McpServer {
         era: &Era,
         principal: Principal,
     ) -> poem::Result<Response> {
-        let stateless = matches!(era, Era::Stateless(_));
+        let stateless = era.is_stateless();
+        let invalid = |message: &str, data: Option<Value>| {
+            Ok(rpc_reply(
+                if stateless {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                },
+                &protocol::error(id, protocol::INVALID_PARAMS, message, data),
+            ))
+        };
         let mut result = match method {
-            "initialize" => protocol::initialize_result(params["protocolVersion"].as_str()),
-            "server/discover" => protocol::discover_result(),
-            "ping" => Value::Object(Map::new()),
+            // The handshake and its keep-alive exist only before 2026-07-28.
+            "initialize" if !stateless => {
+                protocol::initialize_result(params["protocolVersion"].as_str())
+            }
+            "ping" | "logging/setLevel" if !stateless => Value::Object(Map::new()),
+            "server/discover" => protocol::discover_result(era),
             "tools/list" => protocol::tools_list_result(&self.catalog.tools, era),
+            "resources/list" => {
+                let mut result = serde_json::json!({ "resources": apps::listing(self.widget_domain.as_deref()) });
+                protocol::cacheable(&mut result, "public");
+                result
+            }
+            "resources/templates/list" => {
+                let mut result = serde_json::json!({ "resourceTemplates": [] });
+                protocol::cacheable(&mut result, "public");
+                result
+            }
+            "resources/read" => {
+                let uri = params["uri"].as_str().unwrap_or_default();
+                let Some(mut result) = apps::read(uri, self.widget_domain.as_deref()) else {
+                    return invalid(
+                        &format!("Unknown resource: `{uri}`. resources/list names the resources."),
+                        Some(serde_json::json!({ "uri": uri })),
+                    );
+                };
+                protocol::cacheable(&mut result, "public");
+                result
+            }
+            "prompts/list" => {
+                let mut result = prompts::listing();
+                protocol::cacheable(&mut result, "public");
+                result
+            }
+            "prompts/get" => {
+                let name = params["name"].as_str().unwrap_or_default();
+                match prompts::get(name, &params["arguments"]) {
+                    Ok(result) => result,
+                    Err(why) => return invalid(&why, None),
+                }
+            }
             "tools/call" => {
                 let name = params["name"].as_str().unwrap_or_default();
                 let Some(tool) = self.catalog.get(name) else {
-                    return Ok(rpc_reply(
-                        StatusCode::OK,
-                        &protocol::error(
-                            id,
-                            protocol::INVALID_PARAMS,
-                            &format!("Unknown tool: `{name}`. tools/list names the tools."),
-                            None,
-                        ),
-                    ));
+                    return invalid(
+                        &format!("Unknown tool: `{name}`. tools/list names the tools."),
+                        None,
+                    );
                 };
                 if let Some(missing) = tool.scopes.iter().find(|s| !principal.scopes.contains(**s))
                 {
@@ -235,17 +282,7 @@ impl McpServer {
                 let arguments = match &params["arguments"] {
                     Value::Object(arguments) => arguments,
                     Value::Null => &empty,
-                    _ => {
-                        return Ok(rpc_reply(
-                            StatusCode::OK,
-                            &protocol::error(
-                                id,
-                                protocol::INVALID_PARAMS,
-                                "`arguments` must be an object.",
-                                None,
-                            ),
-                        ));
-                    }
+                    _ => return invalid("`arguments` must be an object.", None),
                 };
                 tracing::info!(tool = %tool.name, "mcp tool call");
                 let outcome = call::run(&self.operations, tool, arguments, principal).await;
@@ -273,69 +310,6 @@ impl McpServer {
         }
         Ok(rpc_reply(StatusCode::OK, &protocol::response(id, result)))
     }
-}
-
-/// The revision rules of the transport: a 2026-07-28 request repeats its
-/// revision, method and tool name in headers (so gateways can route without
-/// reading bodies), and they must agree with the body; an older client's
-/// `MCP-Protocol-Version` must be one Errand negotiates. A refusal is the
-/// JSON-RPC error to answer with 400.
-fn check_headers(
-    headers: &HeaderMap,
-    era: &Era,
-    method: &str,
-    params: &Value,
-    id: &Value,
-) -> Result<(), Value> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(protocol::header_text)
-    };
-    let refuse = |code, message: String, data| Err(protocol::error(id, code, &message, data));
-    let versions = protocol::VERSIONS;
-    match era {
-        Era::Stateless(version) => {
-            if version != protocol::LATEST {
-                return refuse(
-                    protocol::UNSUPPORTED_VERSION,
-                    "Unsupported protocol version".to_owned(),
-                    Some(serde_json::json!({ "supported": versions, "requested": version })),
-                );
-            }
-            if header("mcp-protocol-version").as_deref() != Some(version.as_str()) {
-                return refuse(protocol::HEADER_MISMATCH, "The MCP-Protocol-Version header must match the request's _meta protocol version.".to_owned(), None);
-            }
-            if header("mcp-method").as_deref() != Some(method) {
-                return refuse(
-                    protocol::HEADER_MISMATCH,
-                    "The Mcp-Method header must name the request's method.".to_owned(),
-                    None,
-                );
-            }
-            if method == "tools/call" && header("mcp-name").as_deref() != params["name"].as_str() {
-                return refuse(
-                    protocol::HEADER_MISMATCH,
-                    "The Mcp-Name header must name the tool being called.".to_owned(),
-                    None,
-                );
-            }
-        }
-        Era::Handshake => {
-            if let Some(version) = header("mcp-protocol-version")
-                && method != "initialize"
-                && !protocol::HANDSHAKE_VERSIONS.contains(&version.as_str())
-            {
-                return refuse(
-                    protocol::UNSUPPORTED_VERSION,
-                    format!("MCP-Protocol-Version `{version}` is not supported."),
-                    Some(serde_json::json!({ "supported": versions, "requested": version })),
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 fn rpc_reply(status: StatusCode, body: &Value) -> Response {

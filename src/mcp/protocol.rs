@@ -1,15 +1,14 @@
-//! The Model Context Protocol's messages, as far as a tools-only server
-//! needs them: JSON-RPC 2.0 envelopes, the protocol revisions and how a
-//! request says which one it speaks, and the results of `initialize`,
-//! `server/discover` and `tools/list`.
+//! The Model Context Protocol's messages, as far as Errand's server needs
+//! them: JSON-RPC 2.0 envelopes, the revisions served, and the results of
+//! the methods that are not tool calls.
 //!
-//! Two eras are served on one endpoint. A 2026-07-28 request carries its
-//! revision in `params._meta` and in headers, and needs no handshake; an
-//! older client first sends `initialize` and then names its revision in the
-//! `MCP-Protocol-Version` header. Errand keeps no session in either.
+//! Two eras are served on one endpoint (`revision` tells them apart): a
+//! 2026-07-28 request describes itself and needs no handshake; an older
+//! client first sends `initialize`. Errand keeps no session in either.
 
 use serde_json::{Value, json};
 
+use super::{apps, revision::Era};
 use crate::{site::TITLE, tools::Tool};
 
 /// The current revision: stateless, `server/discover`.
@@ -19,11 +18,12 @@ pub const LATEST: &str = "2026-07-28";
 pub const VERSIONS: [&str; 4] = [LATEST, "2025-11-25", "2025-06-18", "2025-03-26"];
 /// Revisions negotiated with `initialize`, newest first.
 pub const HANDSHAKE_VERSIONS: &[&str] = VERSIONS.split_at(1).1;
-/// Where a 2026-07-28 request names its revision.
-pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-/// How long a client may reuse `tools/list` and `server/discover`.
+/// How long a client may reuse what does not change while Errand runs:
+/// `server/discover`, the tools, prompts and views.
 const LIST_TTL_MS: u64 = 60 * 60 * 1000;
+/// The MCP Events extension, as servers declare it.
+pub const EVENTS_EXTENSION: &str = "io.modelcontextprotocol/events";
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
@@ -32,24 +32,6 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 pub const HEADER_MISMATCH: i64 = -32020;
 pub const UNSUPPORTED_VERSION: i64 = -32022;
-
-/// Which revision a request speaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Era {
-    /// 2026-07-28 and later: each request names its revision.
-    Stateless(String),
-    /// A client that negotiated with `initialize` (or is doing so).
-    Handshake,
-}
-
-impl Era {
-    pub fn of(params: &Value) -> Self {
-        match params["_meta"][META_VERSION].as_str() {
-            Some(version) => Self::Stateless(version.to_owned()),
-            None => Self::Handshake,
-        }
-    }
-}
 
 /// The revision to answer an `initialize` with: the client's if Errand
 /// speaks it, otherwise the newest handshake revision (the client then
@@ -70,38 +52,56 @@ const INSTRUCTIONS: &str = "Errand keeps the signed-in user's tasks and reminder
 task by its number (shown to the user as #3). Give times as RFC 3339 with the user's UTC offset. \
 Before deleting, make sure the user means it. When a call fails, the text says what to correct.";
 
-fn capabilities() -> Value {
-    json!({ "tools": { "listChanged": false } })
+/// What Errand offers: tools, the views (resources), prompts and events,
+/// and the extensions behind the last two. A client on the handshake may
+/// also set a log level (Errand sends no log messages; the 2026-07-28
+/// revision has no such method).
+fn capabilities(era: &Era) -> Value {
+    let mut capabilities = json!({
+        "tools": { "listChanged": false },
+        "resources": { "listChanged": false, "subscribe": false },
+        "prompts": { "listChanged": false },
+        // ChatGPT reads the events capability here (the MCP Events draft
+        // it implements); the final extension lists it under `extensions`.
+        "events": {},
+        "extensions": { apps::EXTENSION: {}, EVENTS_EXTENSION: {} },
+    });
+    if !era.is_stateless() {
+        capabilities["logging"] = json!({});
+    }
+    capabilities
 }
 
 pub fn initialize_result(requested: Option<&str>) -> Value {
     json!({
         "protocolVersion": negotiate(requested),
-        "capabilities": capabilities(),
+        "capabilities": capabilities(&Era::Handshake),
         "serverInfo": server_info(),
         "instructions": INSTRUCTIONS,
     })
 }
 
-pub fn discover_result() -> Value {
-    json!({
-        "resultType": "complete",
+pub fn discover_result(era: &Era) -> Value {
+    let mut result = json!({
         "supportedVersions": VERSIONS,
-        "capabilities": capabilities(),
+        "capabilities": capabilities(era),
         "instructions": INSTRUCTIONS,
-        "ttlMs": LIST_TTL_MS,
-        "cacheScope": "public",
-        "_meta": { META_SERVER_INFO: server_info() },
-    })
+    });
+    cacheable(&mut result, "public");
+    result
 }
 
 /// A tool as `tools/list` shows it. `securitySchemes` (top level and in
-/// `_meta`) is how ChatGPT learns that a tool needs the user signed in.
+/// `_meta`) is how ChatGPT learns that a tool needs the user signed in; the
+/// view that shows its result is named in `_meta` too (`apps`).
 pub fn tool_listing(tool: &Tool) -> Value {
     let security = json!([{
         "type": "oauth2",
         "scopes": tool.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
     }]);
+    let mut meta = serde_json::Map::new();
+    meta.insert("securitySchemes".into(), security.clone());
+    apps::tool_meta(&tool.name, &mut meta);
     let mut listing = json!({
         "name": tool.name,
         "title": tool.title,
@@ -109,7 +109,7 @@ pub fn tool_listing(tool: &Tool) -> Value {
         "inputSchema": tool.input_schema,
         "annotations": tool.annotations(),
         "securitySchemes": security,
-        "_meta": { "securitySchemes": security },
+        "_meta": meta,
     });
     if let Some(output) = &tool.output_schema {
         listing["outputSchema"] = output.clone();
@@ -119,12 +119,17 @@ pub fn tool_listing(tool: &Tool) -> Value {
 
 pub fn tools_list_result(tools: &[Tool], era: &Era) -> Value {
     let mut result = json!({ "tools": tools.iter().map(tool_listing).collect::<Vec<_>>() });
-    if matches!(era, Era::Stateless(_)) {
-        complete(&mut result);
-        result["ttlMs"] = json!(LIST_TTL_MS);
-        result["cacheScope"] = json!("public");
+    if era.is_stateless() {
+        cacheable(&mut result, "public");
     }
     result
+}
+
+/// Adds the 2026-07-28 caching hints (SEP-2549) to a result any client may
+/// reuse for [`LIST_TTL_MS`]: `public` when it is the same for every user.
+pub fn cacheable(result: &mut Value, scope: &str) {
+    result["ttlMs"] = json!(LIST_TTL_MS);
+    result["cacheScope"] = json!(scope);
 }
 
 /// Marks a 2026-07-28 result as final (no further input needed).
@@ -188,13 +193,6 @@ mod tests {
         assert_eq!(negotiate(Some("2025-06-18")), "2025-06-18");
         assert_eq!(negotiate(Some("2024-01-01")), "2025-11-25");
         assert_eq!(negotiate(None), "2025-11-25");
-    }
-
-    #[test]
-    fn eras_are_told_apart_by_the_meta_version() {
-        let stateless = json!({ "_meta": { META_VERSION: "2026-07-28" } });
-        assert_eq!(Era::of(&stateless), Era::Stateless("2026-07-28".into()));
-        assert_eq!(Era::of(&json!({})), Era::Handshake);
     }
 
     #[test]

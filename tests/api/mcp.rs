@@ -385,7 +385,8 @@ async fn the_stateless_revision_is_checked_against_its_headers() {
         mismatch.json::<Value>().await.unwrap()["error"]["code"],
         json!(-32020)
     );
-    let future = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01"}});
+    let future = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01",
+                                  "io.modelcontextprotocol/clientCapabilities": {}}});
     let unsupported = send("tools/list", "2099-01-01", "tools/list", future)
         .await
         .unwrap();
@@ -398,15 +399,130 @@ async fn the_stateless_revision_is_checked_against_its_headers() {
             .unwrap()
             .contains(&json!("2026-07-28"))
     );
-    let unknown = send(
-        "resources/list",
-        "2026-07-28",
-        "resources/list",
-        json!({"_meta": meta}),
+    // The handshake and what went with it are gone on this revision.
+    for removed in [
+        "initialize",
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+    ] {
+        let gone = send(removed, "2026-07-28", removed, json!({"_meta": meta}))
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND, "{removed}");
+        assert_eq!(
+            gone.json::<Value>().await.unwrap()["error"]["code"],
+            json!(-32601)
+        );
+    }
+    // A request that does not describe itself is malformed, whatever else
+    // it gets wrong: invalid params, before the header comparison.
+    for params in [
+        json!({}),
+        json!({"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}}),
+        json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}),
+    ] {
+        let malformed = send(
+            "server/discover",
+            "2026-07-28",
+            "server/discover",
+            params.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(malformed.status(), StatusCode::BAD_REQUEST, "{params}");
+        let body: Value = malformed.json().await.unwrap();
+        assert_eq!(body["error"]["code"], json!(-32602), "{params}");
+        assert_eq!(body["id"], json!(1));
+    }
+    // A header that disagrees is named as such, before the unknown revision.
+    let disagreeing = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "v999.0.0",
+                                       "io.modelcontextprotocol/clientCapabilities": {}}});
+    let mismatch = send("tools/list", "2026-07-28", "tools/list", disagreeing)
+        .await
+        .unwrap();
+    assert_eq!(mismatch.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        mismatch.json::<Value>().await.unwrap()["error"]["code"],
+        json!(-32020)
+    );
+}
+
+#[tokio::test]
+async fn views_and_prompts_are_listed_and_read() {
+    let app = TestApp::spawn().await;
+    let user = app
+        .user_for("alice@example.com", "tasks:read tasks:write", Resource::Mcp)
+        .await;
+    let listed: Value = rpc(
+        &app,
+        Some(&user.token),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/list"}),
     )
     .await
+    .json()
+    .await
     .unwrap();
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let resources = listed["result"]["resources"].as_array().unwrap();
+    let uris: Vec<&str> = resources
+        .iter()
+        .map(|r| r["uri"].as_str().unwrap())
+        .collect();
+    assert!(
+        uris.contains(&"ui://errand/tasks.html") && uris.contains(&"ui://errand/legacy/tasks.html"),
+        "{uris:?}"
+    );
+    let read: Value = rpc(&app, Some(&user.token), json!({"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "ui://errand/task.html"}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let content = &read["result"]["contents"][0];
+    assert_eq!(content["mimeType"], "text/html;profile=mcp-app");
+    assert!(
+        content["text"]
+            .as_str()
+            .unwrap()
+            .contains("data-view=\"task\"")
+    );
+    assert_eq!(content["_meta"]["ui"]["csp"]["connectDomains"], json!([]));
+    assert_eq!(content["_meta"]["ui"]["prefersBorder"], json!(true));
+    let missing: Value = rpc(&app, Some(&user.token), json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "ui://errand/none.html"}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(missing["error"]["code"], json!(-32602));
+    assert_eq!(missing["error"]["data"]["uri"], "ui://errand/none.html");
+    // Tools name the view that shows their result.
+    let tools = listed_tools(&app, Some(&user.token)).await;
+    let agenda = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "getAgenda")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        agenda["_meta"]["ui"]["resourceUri"],
+        "ui://errand/tasks.html"
+    );
+    assert_eq!(
+        agenda["_meta"]["openai/outputTemplate"],
+        "ui://errand/legacy/tasks.html"
+    );
+    // Prompts.
+    let prompt: Value = rpc(&app, Some(&user.token), json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/get", "params": {"name": "capture_tasks", "arguments": {"note": "milk, eggs"}}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        prompt["result"]["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("milk, eggs")
+    );
 }
 
 #[tokio::test]
