@@ -385,6 +385,15 @@ impl Default for WebhookSettings {
     }
 }
 
+/// The MCP door.
+#[derive(Debug, Clone, Default)]
+pub struct McpSettings {
+    /// The dedicated origin hosts serve the inline views from
+    /// (`_meta.ui.domain`, ChatGPT's `openai/widgetDomain`), when the
+    /// operator has one; unset, hosts choose.
+    pub widget_domain: Option<String>,
+}
+
 /// Where mail goes.
 #[derive(Debug, Clone, Args)]
 pub struct MailArgs {

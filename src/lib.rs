@@ -47,8 +47,8 @@ use crate::{
         revocation,
     },
     config::{
-        AuthSettings, DatabaseSettings, HttpSettings, KafkaSettings, MailSettings, PublicUrl,
-        WebhookSettings,
+        AuthSettings, DatabaseSettings, HttpSettings, KafkaSettings, MailSettings, McpSettings,
+        PublicUrl, WebhookSettings,
     },
     db::DbSetupError,
     events::{Broker, Source, kafka::BrokerError, relay::Relay},
@@ -90,6 +90,8 @@ pub struct App {
     pub http: HttpSettings,
     /// Where mail goes (set before starting the background work).
     pub mail: MailSettings,
+    /// The MCP door's settings (set before building the endpoint).
+    pub mcp: McpSettings,
     /// This app's metrics, recorded by the server and the jobs.
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: readiness fails while requests drain.
@@ -188,6 +190,7 @@ impl App {
             webhooks: WebhookSettings::default(),
             http: HttpSettings::default(),
             mail: MailSettings::default(),
+            mcp: McpSettings::default(),
             metrics: Arc::new(Metrics::new()),
             draining: Draining::default(),
             csrf_key,
@@ -315,6 +318,13 @@ impl App {
                 self.metrics.clone(),
             ),
             db: self.db.clone(),
+            mcp_events: webhooks::mcp::McpEvents::new(
+                self.db.clone(),
+                self.sealer(),
+                &self.webhooks,
+            )
+            .map_err(StartError::WebhookClient)?,
+            widget_domain: self.mcp.widget_domain.clone(),
         };
         Ok(server::endpoint(
             apis(),

@@ -181,6 +181,11 @@ struct ServeArgs {
     /// listener closes (5s on Kubernetes).
     #[arg(long, env = "ERRAND_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     drain_delay: Duration,
+    /// The dedicated origin MCP hosts serve Errand's inline views from
+    /// (`_meta.ui.domain`, ChatGPT's `openai/widgetDomain`), e.g.
+    /// https://errand.example.com; unset, each host chooses.
+    #[arg(long, env = "ERRAND_MCP_WIDGET_DOMAIN")]
+    mcp_widget_domain: Option<String>,
     /// How many reverse proxies in front of Errand append to
     /// X-Forwarded-For (a gateway alone: 1; a CDN or Front Door before the
     /// gateway: 2). The client address for sign-in and sign-up rationing is
@@ -336,6 +341,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let mut app = App::start(&args.database.settings(), public_url, &settings).await?;
     app.webhooks = args.webhooks.settings();
     app.mail = args.mail.settings();
+    app.mcp.widget_domain = args.mcp_widget_domain.clone().filter(|d| !d.is_empty());
     app.http = HttpSettings {
         request_timeout: args.request_timeout,
         rate_limits,

@@ -18,6 +18,7 @@ mod m20261130_000010_client_origins_and_resources;
 mod m20261130_000011_rate_limits_and_idempotency;
 mod m20261203_000012_codes_remember_the_redirect;
 mod m20261203_000013_verified_email_and_mail;
+mod m20261203_000014_mcp_event_subscriptions;
 
 /// How many shards the outbox is split into (see the outbox migration).
 pub use m20261127_000007_create_outbox::SHARDS as OUTBOX_SHARDS;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_rate_limits_and_idempotency::Migration),
             Box::new(m20261203_000012_codes_remember_the_redirect::Migration),
             Box::new(m20261203_000013_verified_email_and_mail::Migration),
+            Box::new(m20261203_000014_mcp_event_subscriptions::Migration),
         ]
     }
 }

@@ -29,7 +29,8 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let keys = idempotency::sweep(db).await?;
     let mail = mail::outbox::sweep(db, now).await?;
     let links = users::tokens::sweep(db).await?;
-    let total = sign_in.total() + consumed + deliveries + buckets + keys + mail + links;
+    let lapsed = webhooks::mcp::sweep(db, now).await?;
+    let total = sign_in.total() + consumed + deliveries + buckets + keys + mail + links + lapsed;
     if total > 0 {
         tracing::info!(
             codes = sign_in.codes,
@@ -43,6 +44,7 @@ pub async fn sweep_once(db: &DatabaseConnection) -> Result<u64, DbErr> {
             idempotency_keys = keys,
             mail,
             email_links = links,
+            mcp_subscriptions = lapsed,
             "janitor: swept expired rows"
         );
     }

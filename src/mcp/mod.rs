@@ -30,6 +30,7 @@ use crate::{
     config::PublicUrl,
     problem::Problem,
     tools::Catalog,
+    webhooks::mcp::{self as mcp_events, McpEvents},
 };
 use revision::Era;
 
@@ -49,6 +50,8 @@ pub struct McpServer {
     own_origin: Option<String>,
     /// The dedicated origin hosts serve the views from, when configured.
     widget_domain: Option<String>,
+    /// MCP Events subscriptions (absent in a server built without storage).
+    events: Option<McpEvents>,
 }
 
 impl McpServer {
@@ -72,7 +75,21 @@ impl McpServer {
                 .ok()
                 .map(|url| url.origin().ascii_serialization()),
             widget_domain: None,
+            events: None,
         }
+    }
+
+    /// With MCP Events: `events/subscribe` and `events/unsubscribe` store
+    /// subscriptions through `events`.
+    pub fn with_events(mut self, events: McpEvents) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Declares the dedicated origin hosts serve the views from.
+    pub fn with_widget_domain(mut self, domain: Option<String>) -> Self {
+        self.widget_domain = domain;
+        self
     }
 
     /// The caller, if the request carries a live token issued for `/mcp`.
@@ -262,6 +279,48 @@ impl McpServer {
                 match prompts::get(name, &params["arguments"]) {
                     Ok(result) => result,
                     Err(why) => return invalid(&why, None),
+                }
+            }
+            "events/list" => mcp_events::definitions(),
+            "events/subscribe" | "events/unsubscribe" if self.events.is_some() => {
+                // An event carries the user's tasks: reading them is needed.
+                if !principal.scopes.contains(crate::auth::Scope::TasksRead) {
+                    return Err(Problem::insufficient_scope(
+                        crate::auth::Scope::TasksRead.as_str(),
+                    )
+                    .challenge_params(&self.metadata_param)
+                    .into());
+                }
+                let Some(events) = &self.events else {
+                    return invalid("Events are not available.", None);
+                };
+                let outcome = if method == "events/subscribe" {
+                    events.subscribe(&principal, params).await
+                } else {
+                    events.unsubscribe(&principal, params).await
+                };
+                match outcome {
+                    Ok(result) => result,
+                    Err(err) => {
+                        if err.is_internal() {
+                            tracing::error!(error = %err, "mcp events failed");
+                        }
+                        let (code, data) = err.code_and_data();
+                        let message = if err.is_internal() {
+                            "The subscription could not be stored; retry shortly.".to_owned()
+                        } else {
+                            err.to_string()
+                        };
+                        let status = if stateless && !err.is_internal() {
+                            StatusCode::BAD_REQUEST
+                        } else {
+                            StatusCode::OK
+                        };
+                        return Ok(rpc_reply(
+                            status,
+                            &protocol::error(id, code, &message, data),
+                        ));
+                    }
                 }
             }
             "tools/call" => {

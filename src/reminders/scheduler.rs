@@ -3,15 +3,47 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
-use super::store;
+use super::{store, views::ReminderView};
 use crate::{
-    events::Source,
+    db,
+    events::{Source, outbox},
     jobs::{Backoff, Stop, Woken, until_due},
     metrics::Metrics,
+    tasks::store as task_store,
 };
+
+#[derive(Debug, thiserror::Error)]
+enum FireError {
+    #[error(transparent)]
+    Reminders(#[from] store::StoreError),
+    #[error(transparent)]
+    Tasks(#[from] task_store::StoreError),
+    #[error("database error")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+/// Fires the reminders due at `now`, in one transaction: each is marked
+/// fired and its `reminder.due` event, naming the task, written.
+async fn fire_due(
+    db: &DatabaseConnection,
+    source: &Source,
+    now: DateTime<Utc>,
+) -> Result<Vec<ReminderView>, FireError> {
+    let txn = db::begin_write(db).await?;
+    let mut fired = Vec::new();
+    for row in store::claim_due(&txn, now).await? {
+        let task = task_store::brief(&txn, row.task_id).await?;
+        fired.push(store::mark_fired(&txn, source, row, now, task.as_ref()).await?);
+    }
+    txn.commit().await?;
+    if !fired.is_empty() {
+        outbox::committed();
+    }
+    Ok(fired)
+}
 
 /// The longest the scheduler sleeps: a reminder created by another process
 /// fires within this of its time (well inside the 5 s promise).
@@ -21,7 +53,7 @@ pub async fn run(db: DatabaseConnection, source: Source, metrics: Arc<Metrics>, 
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     loop {
         let now = Utc::now();
-        let wait = match store::fire_due(&db, &source, now).await {
+        let wait = match fire_due(&db, &source, now).await {
             Ok(fired) => {
                 backoff.succeeded();
                 for reminder in &fired {

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -75,14 +75,35 @@ fn view(row: &reminder::Model) -> Result<ReminderView> {
     })
 }
 
+/// What a `reminder.due` event says about its task, so that whoever is told
+/// (a webhook receiver, a chat) can say what the reminder is about.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TaskBrief {
+    pub number: i64,
+    pub title: String,
+    pub due_at: Option<crate::timestamp::UtcTimestamp>,
+    pub tags: Vec<String>,
+}
+
 /// The event for a change to a reminder, keyed by its task so that it stays
 /// in order with the task's own events.
 fn event(source: &Source, kind: EventType, row: &reminder::Model) -> Result<Event> {
+    event_about(source, kind, row, None)
+}
+
+fn event_about(
+    source: &Source,
+    kind: EventType,
+    row: &reminder::Model,
+    task: Option<&TaskBrief>,
+) -> Result<Event> {
     #[derive(serde::Serialize)]
-    struct Data {
+    struct Data<'a> {
         user_id: Uuid,
         task_id: Uuid,
         reminder: ReminderView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        task: Option<&'a TaskBrief>,
     }
     Ok(Event::new(
         source,
@@ -93,6 +114,7 @@ fn event(source: &Source, kind: EventType, row: &reminder::Model) -> Result<Even
             user_id: row.user_id,
             task_id: row.task_id,
             reminder: view(row)?,
+            task,
         },
     )?)
 }
@@ -288,40 +310,46 @@ pub async fn follow_due(
     Ok(())
 }
 
-/// Fires the reminders due at `now`: each is marked fired and its
-/// `reminder.due` event written in one transaction. On PostgreSQL the rows
-/// are claimed with `FOR UPDATE SKIP LOCKED`, so schedulers in several
-/// processes never fire one twice; SQLite's write lock serialises them.
-pub async fn fire_due(
-    db: &DatabaseConnection,
-    source: &Source,
+/// Claims the reminders due at `now`, in the caller's write transaction
+/// (the scheduler's): on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so
+/// schedulers in several processes never fire one twice; SQLite's write
+/// lock serialises them.
+pub async fn claim_due(
+    txn: &DatabaseTransaction,
     now: DateTime<Utc>,
-) -> Result<Vec<ReminderView>> {
-    let txn = crate::db::begin_write(db).await?;
+) -> Result<Vec<reminder::Model>> {
     let due = reminder::Entity::find()
         .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
         .filter(reminder::Column::RemindAt.lte(now))
         .order_by_asc(reminder::Column::RemindAt)
         .limit(FIRE_BATCH);
-    let rows = crate::db::claim(due, db.get_database_backend())
-        .all(&txn)
-        .await?;
-    let mut fired = Vec::with_capacity(rows.len());
-    for row in rows {
-        let late = now - row.remind_at > LATE_AFTER;
-        let mut active = reminder::ActiveModel::from(row);
-        active.status = Set(ReminderStatus::Fired.as_str().to_owned());
-        active.fired_at = Set(Some(now));
-        active.late = Set(late);
-        let row = active.update(&txn).await?;
-        outbox::append(&txn, &event(source, EventType::ReminderDue, &row)?).await?;
-        fired.push(view(&row)?);
-    }
-    txn.commit().await?;
-    if !fired.is_empty() {
-        outbox::committed();
-    }
-    Ok(fired)
+    Ok(crate::db::claim(due, txn.get_database_backend())
+        .all(txn)
+        .await?)
+}
+
+/// Marks a claimed reminder fired and writes its `reminder.due` event,
+/// which names the task (`task`, looked up by the caller) so that the
+/// reminder can be told to a person.
+pub async fn mark_fired(
+    txn: &DatabaseTransaction,
+    source: &Source,
+    row: reminder::Model,
+    now: DateTime<Utc>,
+    task: Option<&TaskBrief>,
+) -> Result<ReminderView> {
+    let late = now - row.remind_at > LATE_AFTER;
+    let mut active = reminder::ActiveModel::from(row);
+    active.status = Set(ReminderStatus::Fired.as_str().to_owned());
+    active.fired_at = Set(Some(now));
+    active.late = Set(late);
+    let row = active.update(txn).await?;
+    outbox::append(
+        txn,
+        &event_about(source, EventType::ReminderDue, &row, task)?,
+    )
+    .await?;
+    view(&row)
 }
 
 /// When the soonest pending reminder is due, if any.

@@ -63,6 +63,10 @@ pub struct Serving {
     pub metrics: Arc<Metrics>,
     pub callers: Callers,
     pub db: sea_orm::DatabaseConnection,
+    /// MCP Events subscriptions, for the MCP endpoint.
+    pub mcp_events: crate::webhooks::mcp::McpEvents,
+    /// The dedicated origin MCP hosts serve the views from, if set.
+    pub widget_domain: Option<String>,
 }
 
 /// The whole HTTP application. The operations come twice, bound to the same
@@ -105,7 +109,11 @@ pub fn endpoint(
                     Ok(response)
                 }
             });
-    let mcp_server = mcp::endpoint(McpServer::new(catalog, tool_operations, public_url));
+    let mcp_server = mcp::endpoint(
+        McpServer::new(catalog, tool_operations, public_url)
+            .with_events(serving.mcp_events.clone())
+            .with_widget_domain(serving.widget_domain.clone()),
+    );
     let service = spec::service(apis);
     // poem-openapi's Swagger UI embeds its own 3.0 rendering of the spec;
     // show the finished 3.1 document instead, the one clients actually get.

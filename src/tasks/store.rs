@@ -285,6 +285,23 @@ pub async fn get(
         .transpose()
 }
 
+/// A task by its id, in the caller's transaction, as a reminder names it:
+/// its number, title and due time. `None` if it is gone.
+pub async fn brief(
+    conn: &impl ConnectionTrait,
+    task_id: Uuid,
+) -> Result<Option<reminder_store::TaskBrief>> {
+    Ok(task::Entity::find_by_id(task_id)
+        .one(conn)
+        .await?
+        .map(|row| reminder_store::TaskBrief {
+            number: row.number,
+            title: row.title,
+            due_at: row.due_at.map(|at| Timestamp::from_utc(at).into()),
+            tags: row.tags.split_whitespace().map(str::to_owned).collect(),
+        }))
+}
+
 /// One of the user's tasks, locked until `txn` ends: for a change to
 /// something that belongs to the task (a reminder), made in the same
 /// transaction.

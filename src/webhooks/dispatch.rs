@@ -90,9 +90,11 @@ impl Dispatcher {
         let timestamp = Utc::now().timestamp();
         let msg_id = claimed.delivery.event_id.to_string();
         let body = claimed.delivery.payload.as_bytes();
-        let response = self
-            .client
-            .post(url)
+        let mut request = self.client.post(url);
+        if let Some(subscription) = &claimed.mcp_subscription {
+            request = request.header("x-mcp-subscription-id", subscription);
+        }
+        let response = request
             .header("content-type", "application/json")
             .header("webhook-id", &msg_id)
             .header("webhook-timestamp", timestamp.to_string())
@@ -147,10 +149,17 @@ impl Dispatcher {
         };
         // `attempts` counts this one: the first retry waits schedule[0].
         let done = usize::try_from(claimed.delivery.attempts).unwrap_or(usize::MAX);
+        // An MCP Events receiver that answers 410 (gone) or 413 (too large)
+        // is not asked again; after 410 the subscription stops.
+        let final_refusal = claimed.mcp_subscription.is_some() && matches!(status, Some(410 | 413));
+        if final_refusal && status == Some(410) {
+            super::mcp::lapse(&self.db, claimed.delivery.webhook_id).await?;
+        }
         let retry_at = self
             .settings
             .retry_schedule
             .get(done.saturating_sub(1))
+            .filter(|_| !final_refusal)
             .map(|wait| Utc::now() + TimeDelta::from_std(jitter(*wait)).unwrap_or(TimeDelta::MAX));
         let outcome_label = match outcome {
             Outcome::Rejected(_) => "rejected",

@@ -18,6 +18,15 @@ pub mod webhook {
         pub last_failure_at: Option<DateTimeUtc>,
         pub disabled_at: Option<DateTimeUtc>,
         pub disabled_reason: Option<String>,
+        /// `webhook` (an integrator's) or `mcp` (an MCP Events subscription).
+        pub kind: String,
+        /// An MCP subscription's identity (see `webhooks::mcp`).
+        pub subscription_key: Option<String>,
+        /// An MCP subscription's arguments, canonical JSON.
+        pub event_filter: Option<String>,
+        pub expires_at: Option<DateTimeUtc>,
+        pub verified_at: Option<DateTimeUtc>,
+        pub grant_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

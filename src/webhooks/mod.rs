@@ -6,6 +6,7 @@ pub mod api;
 pub mod dispatch;
 mod entity;
 pub mod intake;
+pub mod mcp;
 pub mod signature;
 pub mod store;
 pub mod views;

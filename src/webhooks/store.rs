@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// A subscription's signing secret sealed at rest, bound to its id.
-fn seal_secret(key: &SealingKey, id: Uuid, secret: &SigningSecret) -> Result<String> {
+pub(super) fn seal_secret(key: &SealingKey, id: Uuid, secret: &SigningSecret) -> Result<String> {
     Ok(key.seal_bytes(id.as_bytes(), secret.as_bytes())?)
 }
 
@@ -31,6 +31,12 @@ fn open_secret(key: &SealingKey, id: Uuid, sealed: &str) -> Result<SigningSecret
 
 /// Most subscriptions one user may have.
 pub const MAX_WEBHOOKS_PER_USER: u64 = 10;
+/// What a row of `webhooks` is: an integrator's subscription, or an MCP
+/// client's (`webhooks::mcp`). Both are delivered the same way.
+pub(super) const KIND_WEBHOOK: &str = "webhook";
+pub(super) const KIND_MCP: &str = "mcp";
+/// The largest delivery an MCP Events receiver takes (ChatGPT: 256 KiB).
+const MAX_MCP_DELIVERY_BYTES: usize = 256 * 1024;
 /// Most deliveries listed by one call.
 pub const DELIVERY_LIST_LIMIT: u64 = 100;
 /// A failure this long after the previous one starts a new failing streak.
@@ -122,11 +128,18 @@ pub async fn create(
         last_failure_at: None,
         disabled_at: None,
         disabled_reason: None,
+        kind: KIND_WEBHOOK.to_owned(),
+        subscription_key: None,
+        event_filter: None,
+        expires_at: None,
+        verified_at: None,
+        grant_id: None,
     };
     let txn = crate::db::begin_write(db).await?;
     crate::db::serialize_on(&txn, &format!("webhooks-of:{user_id}")).await?;
     let existing = webhook::Entity::find()
         .filter(webhook::Column::UserId.eq(user_id))
+        .filter(webhook::Column::Kind.eq(KIND_WEBHOOK))
         .count(&txn)
         .await?;
     if existing >= MAX_WEBHOOKS_PER_USER {
@@ -142,6 +155,7 @@ pub async fn create(
 pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<WebhookView>> {
     Ok(webhook::Entity::find()
         .filter(webhook::Column::UserId.eq(user_id))
+        .filter(webhook::Column::Kind.eq(KIND_WEBHOOK))
         .order_by_asc(webhook::Column::CreatedAt)
         .all(db)
         .await?
@@ -156,6 +170,7 @@ pub async fn delete(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> Result<
     let result = webhook::Entity::delete_many()
         .filter(webhook::Column::Id.eq(id))
         .filter(webhook::Column::UserId.eq(user_id))
+        .filter(webhook::Column::Kind.eq(KIND_WEBHOOK))
         .exec(db)
         .await?;
     Ok(result.rows_affected > 0)
@@ -168,6 +183,7 @@ async fn owned(
 ) -> Result<Option<webhook::Model>> {
     Ok(webhook::Entity::find_by_id(id)
         .filter(webhook::Column::UserId.eq(user_id))
+        .filter(webhook::Column::Kind.eq(KIND_WEBHOOK))
         .one(db)
         .await?)
 }
@@ -246,9 +262,11 @@ pub struct IncomingEvent {
     pub payload: String,
 }
 
-/// Queues `event` for each of its user's active subscriptions that want its
-/// type and existed when it happened, in the caller's transaction. A
-/// subscription gets an event once, however often it is queued.
+/// Queues `event` for each of its user's active subscriptions that want it
+/// and existed when it happened, in the caller's transaction: a webhook gets
+/// the CloudEvent, an MCP Events subscription (whose filter it matches) the
+/// event as MCP Events delivers it. A subscription gets an event once,
+/// however often it is queued.
 pub async fn enqueue(conn: &impl ConnectionTrait, event: &IncomingEvent) -> Result<usize> {
     let hooks = webhook::Entity::find()
         .filter(webhook::Column::UserId.eq(event.user_id))
@@ -257,35 +275,52 @@ pub async fn enqueue(conn: &impl ConnectionTrait, event: &IncomingEvent) -> Resu
         .all(conn)
         .await?;
     let now = Utc::now();
-    let rows: Vec<delivery::ActiveModel> = hooks
-        .iter()
-        .filter(|hook| {
-            hook.event_types.is_empty()
+    // Rendered once, for every MCP subscription that takes it.
+    let occurrence = super::mcp::Occurrence::of(event);
+    let mut rows = Vec::new();
+    for hook in &hooks {
+        let payload = if hook.kind == KIND_MCP {
+            let Some(occurrence) = occurrence.as_ref() else {
+                continue;
+            };
+            let live = hook.expires_at.is_none_or(|at| at > now);
+            if !live || !occurrence.wanted_by(hook) {
+                continue;
+            }
+            if occurrence.body.len() > MAX_MCP_DELIVERY_BYTES {
+                tracing::warn!(event = %event.id, "an MCP event is larger than 256 KiB; not delivered");
+                continue;
+            }
+            occurrence.body.clone()
+        } else {
+            let wanted = hook.event_types.is_empty()
                 || hook
                     .event_types
                     .split_whitespace()
-                    .any(|t| t == event.kind.as_str())
-        })
-        .map(|hook| {
-            delivery::ActiveModel::from(delivery::Model {
-                id: Uuid::now_v7(),
-                webhook_id: hook.id,
-                user_id: event.user_id,
-                event_id: event.id,
-                event_type: event.kind.as_str().to_owned(),
-                payload: event.payload.clone(),
-                status: DeliveryStatus::Pending.as_str().to_owned(),
-                attempts: 0,
-                next_attempt_at: Some(now),
-                last_attempt_at: None,
-                leased_until: None,
-                last_status_code: None,
-                last_error: None,
-                created_at: now,
-                delivered_at: None,
-            })
-        })
-        .collect();
+                    .any(|t| t == event.kind.as_str());
+            if !wanted {
+                continue;
+            }
+            event.payload.clone()
+        };
+        rows.push(delivery::ActiveModel::from(delivery::Model {
+            id: Uuid::now_v7(),
+            webhook_id: hook.id,
+            user_id: event.user_id,
+            event_id: event.id,
+            event_type: event.kind.as_str().to_owned(),
+            payload,
+            status: DeliveryStatus::Pending.as_str().to_owned(),
+            attempts: 0,
+            next_attempt_at: Some(now),
+            last_attempt_at: None,
+            leased_until: None,
+            last_status_code: None,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        }));
+    }
     let queued = rows.len();
     if !rows.is_empty() {
         delivery::Entity::insert_many(rows)
@@ -306,6 +341,8 @@ pub struct Claimed {
     pub delivery: delivery::Model,
     pub url: String,
     pub secret: SigningSecret,
+    /// For an MCP Events subscription, its id (`X-MCP-Subscription-Id`).
+    pub mcp_subscription: Option<String>,
 }
 
 /// Claims up to `limit` deliveries due at `now` by leasing them until
@@ -340,12 +377,19 @@ pub async fn claim_due(
         active.next_attempt_at = Set(Some(now + lease));
         active.last_attempt_at = Set(Some(now));
         let row = active.update(&txn).await?;
-        if hook.disabled_at.is_some() {
+        let stopped = if hook.disabled_at.is_some() {
             // Disabled meanwhile: the delivery waits for a redeliver.
+            Some("the webhook is disabled")
+        } else if hook.kind == KIND_MCP && !super::mcp::still_live(&txn, &hook, now).await? {
+            Some("the MCP subscription expired or its access was revoked")
+        } else {
+            None
+        };
+        if let Some(why) = stopped {
             let mut active = delivery::ActiveModel::from(row);
             active.status = Set(DeliveryStatus::Failed.as_str().to_owned());
             active.next_attempt_at = Set(None);
-            active.last_error = Set(Some("the webhook is disabled".to_owned()));
+            active.last_error = Set(Some(why.to_owned()));
             active.update(&txn).await?;
             continue;
         }
@@ -354,6 +398,7 @@ pub async fn claim_due(
             delivery: row,
             url: hook.url,
             secret,
+            mcp_subscription: hook.subscription_key.filter(|_| hook.kind == KIND_MCP),
         });
     }
     txn.commit().await?;
