@@ -13,9 +13,11 @@ fn main() {
     println!("cargo::rerun-if-env-changed=ERRAND_TEST_BROWSER");
     println!("cargo::rerun-if-env-changed=ERRAND_TEST_DATABASE_URL");
     println!("cargo::rerun-if-env-changed=ERRAND_TEST_MCP_PYTHON");
+    println!("cargo::rerun-if-env-changed=ERRAND_TEST_MCP_APPS");
     println!("cargo::rustc-check-cfg=cfg(mcp_sdk_tests)");
     println!("cargo::rustc-check-cfg=cfg(browser_tests)");
     println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
+    println!("cargo::rustc-check-cfg=cfg(mcp_apps_tests)");
 
     let browser_installed =
         Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists();
@@ -28,6 +30,11 @@ fn main() {
     // the tests that drive Errand with a client it did not write.
     if std::env::var("ERRAND_TEST_MCP_PYTHON").is_ok_and(|p| !p.is_empty()) {
         println!("cargo::rustc-cfg=mcp_sdk_tests");
+    }
+    // A folder where `@modelcontextprotocol/ext-apps` (the official MCP
+    // Apps host bridge) is installed, for the inline-view browser test.
+    if std::env::var("ERRAND_TEST_MCP_APPS").is_ok_and(|p| !p.is_empty()) {
+        println!("cargo::rustc-cfg=mcp_apps_tests");
     }
     if std::env::var("ERRAND_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
         println!("cargo::rustc-cfg=postgres_tests");

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// Where screenshots go: `target/screenshots/` (or under CARGO_TARGET_DIR).
-fn screenshot_dir() -> std::path::PathBuf {
+pub(crate) fn screenshot_dir() -> std::path::PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -29,7 +29,7 @@ fn screenshot_dir() -> std::path::PathBuf {
     dir
 }
 
-async fn screenshot(
+pub(crate) async fn screenshot(
     browser: &fantoccini::Client,
     name: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
@@ -38,10 +38,10 @@ async fn screenshot(
     Ok(())
 }
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-struct Driver(std::process::Child);
+pub(crate) struct Driver(std::process::Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -50,7 +50,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_chromedriver() -> (Driver, String) {
+pub(crate) async fn start_chromedriver() -> (Driver, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -77,9 +77,35 @@ async fn start_chromedriver() -> (Driver, String) {
     panic!("chromedriver did not start");
 }
 
+/// Headless Chromium under its WebDriver, with a fresh profile (the driver
+/// and the profile folder live as long as the returned guards).
+pub(crate) async fn chromium() -> (Driver, fantoccini::Client, tempfile::TempDir) {
+    let (driver, webdriver) = start_chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=390,844",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&webdriver)
+        .await
+        .expect("start a Chromium session");
+    (driver, browser, profile)
+}
+
 /// Waits for an element of the page being loaded: clicks that navigate
 /// return before the next page is there.
-async fn element(
+pub(crate) async fn element(
     browser: &fantoccini::Client,
     locator: Locator<'_>,
 ) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
@@ -129,26 +155,7 @@ async fn a_real_browser_signs_up_signs_in_consents_and_gets_a_code() {
         "tasks:read tasks:write",
     )
     .await;
-    let (_driver, webdriver) = start_chromedriver().await;
-    let profile = tempfile::tempdir().unwrap();
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=390,844",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }),
-    );
-    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&webdriver)
-        .await
-        .expect("start a Chromium session");
+    let (_driver, browser, _profile) = chromium().await;
 
     let authorize = format!(
         "{}?response_type=code&client_id={}&redirect_uri={}&scope={}&state=browser-state",

@@ -23,6 +23,7 @@ mod isolation;
 mod limits;
 mod listing;
 mod mcp;
+mod mcp_apps;
 mod mcp_events;
 mod oauth;
 mod oauth_common;

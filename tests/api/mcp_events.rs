@@ -101,7 +101,11 @@ struct Callback {
 }
 
 #[handler]
-async fn answer_callback(headers: &HeaderMap, body: String, log: Data<&Arc<Log>>) -> poem::Response {
+async fn answer_callback(
+    headers: &HeaderMap,
+    body: String,
+    log: Data<&Arc<Log>>,
+) -> poem::Response {
     log.received.lock().unwrap().push(Received {
         headers: headers.clone(),
         body: body.clone(),
@@ -129,7 +133,9 @@ impl Callback {
             .unwrap();
         let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
         let log = Arc::new(Log::default());
-        let app = Route::new().at("/events", post(answer_callback)).data(log.clone());
+        let app = Route::new()
+            .at("/events", post(answer_callback))
+            .data(log.clone());
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
         Self {
             url: format!("http://127.0.0.1:{port}/events"),
