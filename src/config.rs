@@ -392,6 +392,9 @@ pub struct McpSettings {
     /// (`_meta.ui.domain`, ChatGPT's `openai/widgetDomain`), when the
     /// operator has one; unset, hosts choose.
     pub widget_domain: Option<String>,
+    /// The token OpenAI's plugin submission asks to find at
+    /// `/.well-known/openai-apps-challenge`.
+    pub openai_apps_challenge: Option<String>,
 }
 
 /// Where mail goes.

@@ -17,6 +17,7 @@ pub mod oauth;
 pub mod operations;
 pub mod outbound;
 pub mod patch;
+pub mod plugin;
 pub mod problem;
 pub mod rate_limit;
 pub mod reminders;
@@ -324,7 +325,7 @@ impl App {
                 &self.webhooks,
             )
             .map_err(StartError::WebhookClient)?,
-            widget_domain: self.mcp.widget_domain.clone(),
+            mcp: self.mcp.clone(),
         };
         Ok(server::endpoint(
             apis(),

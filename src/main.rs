@@ -58,6 +58,44 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Build what a ChatGPT plugin submission takes.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Write the plugin bundle (a ZIP: plugin.json, the Skill, mcp.json,
+    /// the icon, test prompts and tool-hint justifications) to upload on
+    /// OpenAI's platform.
+    Bundle(PluginBundleArgs),
+}
+
+#[derive(Debug, Args)]
+struct PluginBundleArgs {
+    /// Where to write the archive.
+    #[arg(long, default_value = "errand-plugin.zip")]
+    out: std::path::PathBuf,
+    /// Who publishes the plugin, as the listing shows it.
+    #[arg(long, env = "ERRAND_PLUGIN_DEVELOPER_NAME", default_value = "")]
+    developer_name: String,
+    /// The listing's website link (https).
+    #[arg(long, env = "ERRAND_PLUGIN_WEBSITE_URL", default_value = "")]
+    website_url: String,
+    /// Where users get help (https).
+    #[arg(long, env = "ERRAND_PLUGIN_SUPPORT_URL", default_value = "")]
+    support_url: String,
+    /// The privacy policy (https).
+    #[arg(long, env = "ERRAND_PLUGIN_PRIVACY_URL", default_value = "")]
+    privacy_url: String,
+    /// The terms of service (https).
+    #[arg(long, env = "ERRAND_PLUGIN_TERMS_URL", default_value = "")]
+    terms_url: String,
+    /// A recording of the plugin in use, for the first review (optional).
+    #[arg(long, env = "ERRAND_PLUGIN_DEMO_URL")]
+    demo_url: Option<String>,
+    #[command(flatten)]
+    address: AddressArgs,
 }
 
 impl Command {
@@ -186,6 +224,10 @@ struct ServeArgs {
     /// https://errand.example.com; unset, each host chooses.
     #[arg(long, env = "ERRAND_MCP_WIDGET_DOMAIN")]
     mcp_widget_domain: Option<String>,
+    /// The domain-verification token OpenAI's plugin submission shows,
+    /// served as plain text at /.well-known/openai-apps-challenge.
+    #[arg(long, env = "ERRAND_OPENAI_APPS_CHALLENGE", hide_env_values = true)]
+    openai_apps_challenge: Option<String>,
     /// How many reverse proxies in front of Errand append to
     /// X-Forwarded-For (a gateway alone: 1; a CDN or Front Door before the
     /// gateway: 2). The client address for sign-in and sign-up rationing is
@@ -296,6 +338,7 @@ async fn main() -> ExitCode {
         Command::Clients(command) => clients_command(command).await,
         Command::Keys(KeysCommand::Rotate(args)) => rotate_keys(args).await,
         Command::Users(UsersCommand::Delete(args)) => delete_user(args).await,
+        Command::Plugin(PluginCommand::Bundle(args)) => plugin_bundle(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -342,6 +385,11 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     app.webhooks = args.webhooks.settings();
     app.mail = args.mail.settings();
     app.mcp.widget_domain = args.mcp_widget_domain.clone().filter(|d| !d.is_empty());
+    app.mcp.openai_apps_challenge = args
+        .openai_apps_challenge
+        .clone()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
     app.http = HttpSettings {
         request_timeout: args.request_timeout,
         rate_limits,
@@ -431,6 +479,23 @@ fn openapi(args: OpenapiArgs) -> Result<(), Failure> {
         &documents.full
     };
     print!("{}", Documents::render(document));
+    Ok(())
+}
+
+fn plugin_bundle(args: &PluginBundleArgs) -> Result<(), Failure> {
+    let listing = errand::plugin::Listing {
+        developer_name: args.developer_name.clone(),
+        website_url: args.website_url.clone(),
+        support_url: args.support_url.clone(),
+        privacy_policy_url: args.privacy_url.clone(),
+        terms_of_service_url: args.terms_url.clone(),
+        demo_recording_url: args.demo_url.clone().filter(|u| !u.is_empty()),
+    };
+    let catalog = Catalog::from_documents(&Documents::committed()?)?;
+    let archive = errand::plugin::bundle(&args.address.public_url()?, &listing, &catalog)?;
+    std::fs::write(&args.out, archive)
+        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    println!("wrote {}", args.out.display());
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 
 pub mod apps;
 pub mod call;
+pub mod discovery;
 pub mod prompts;
 pub mod protocol;
 pub mod revision;

@@ -65,8 +65,8 @@ pub struct Serving {
     pub db: sea_orm::DatabaseConnection,
     /// MCP Events subscriptions, for the MCP endpoint.
     pub mcp_events: crate::webhooks::mcp::McpEvents,
-    /// The dedicated origin MCP hosts serve the views from, if set.
-    pub widget_domain: Option<String>,
+    /// The MCP door's settings (views' origin, the OpenAI challenge).
+    pub mcp: crate::config::McpSettings,
 }
 
 /// The whole HTTP application. The operations come twice, bound to the same
@@ -112,7 +112,7 @@ pub fn endpoint(
     let mcp_server = mcp::endpoint(
         McpServer::new(catalog, tool_operations, public_url)
             .with_events(serving.mcp_events.clone())
-            .with_widget_domain(serving.widget_domain.clone()),
+            .with_widget_domain(serving.mcp.widget_domain.clone()),
     );
     let service = spec::service(apis);
     // poem-openapi's Swagger UI embeds its own 3.0 rendering of the spec;
@@ -161,6 +161,10 @@ pub fn endpoint(
         ),
     ];
 
+    own.extend(discovery_routes(
+        public_url,
+        serving.mcp.openai_apps_challenge.clone(),
+    ));
     if serving.http.metrics_on_main {
         own.push((
             METRICS_PATH,
@@ -217,6 +221,61 @@ pub fn endpoint(
             };
             async move { observe(ep, req, Some(counting)).await }
         }))
+}
+
+/// The MCP server card, the catalogs that point at it, and the OpenAI
+/// domain-verification token.
+fn discovery_routes(
+    public_url: &PublicUrl,
+    challenge: Option<String>,
+) -> Vec<(&'static str, Handlers)> {
+    use mcp::discovery;
+    let document = |body: Arc<serde_json::Value>, content_type: &'static str| {
+        let handler = move || {
+            let body = body.clone();
+            poem::endpoint::make_sync(move |req: Request| {
+                let etag = req
+                    .headers()
+                    .get(header::IF_NONE_MATCH)
+                    .and_then(|v| v.to_str().ok());
+                discovery::public_document(req.method(), etag, content_type, &body)
+            })
+            .boxed()
+        };
+        vec![(Method::GET, handler()), (Method::OPTIONS, handler())]
+    };
+    let card = Arc::new(discovery::server_card(public_url));
+    let ai = Arc::new(discovery::ai_catalog(public_url));
+    let draft = Arc::new(discovery::mcp_catalog(public_url));
+    let challenge = poem::endpoint::make_sync(move |_| match &challenge {
+        Some(token) => Response::builder()
+            .content_type("text/plain; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(token.clone()),
+        None => crate::problem::Problem::not_found(
+            "No OpenAI domain-verification token is configured (ERRAND_OPENAI_APPS_CHALLENGE).",
+        )
+        .into_response(),
+    })
+    .boxed();
+    vec![
+        (
+            discovery::SERVER_CARD_PATH,
+            document(card, "application/mcp-server-card+json"),
+        ),
+        (
+            discovery::AI_CATALOG_PATH,
+            document(ai, "application/ai-catalog+json"),
+        ),
+        (
+            discovery::MCP_CATALOG_PATH,
+            document(draft, "application/json"),
+        ),
+        (
+            discovery::OPENAI_CHALLENGE_PATH,
+            vec![(Method::GET, challenge)],
+        ),
+    ]
 }
 
 /// What a worker process serves: health checks for its orchestrator and,

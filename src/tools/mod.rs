@@ -211,7 +211,9 @@ fn tool(
         .flat_map(|(_, scopes)| scopes.as_array().into_iter().flatten())
         .filter_map(|scope| scope.as_str().and_then(Scope::parse))
         .collect();
-    let consequential = policy::policy(&name).is_some_and(|p| p.consequential);
+    let Some(policy) = policy::policy(&name) else {
+        return Err(malformed("has no entry in spec::policy"));
+    };
     let method = method.to_uppercase();
     Ok(Tool {
         title: operation["summary"].as_str().unwrap_or(&name).to_owned(),
@@ -222,9 +224,9 @@ fn tool(
             .to_owned(),
         input_schema,
         output_schema,
-        read_only: method == "GET",
-        destructive: consequential,
-        idempotent: matches!(method.as_str(), "GET" | "PUT" | "PATCH" | "DELETE"),
+        read_only: policy.read_only,
+        destructive: policy.consequential,
+        idempotent: policy.idempotent,
         method,
         path: path.to_owned(),
         arguments,

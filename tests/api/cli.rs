@@ -438,3 +438,141 @@ async fn rotated_keys_sign_new_tokens_while_old_tokens_keep_working() {
         .collect();
     assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_bundle_writes_what_a_submission_takes() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("errand-plugin.zip");
+    let listing = [
+        ("ERRAND_PLUGIN_DEVELOPER_NAME", "Example Ltd"),
+        ("ERRAND_PLUGIN_WEBSITE_URL", "https://errand.example.com"),
+        (
+            "ERRAND_PLUGIN_SUPPORT_URL",
+            "https://errand.example.com/help",
+        ),
+        (
+            "ERRAND_PLUGIN_PRIVACY_URL",
+            "https://errand.example.com/privacy",
+        ),
+        (
+            "ERRAND_PLUGIN_TERMS_URL",
+            "https://errand.example.com/terms",
+        ),
+    ];
+    // Without the listing's links it says which is missing.
+    let refused = errand(&app)
+        .args(["plugin", "bundle", "--out", out.to_str().unwrap()])
+        .envs(
+            listing
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != "ERRAND_PLUGIN_PRIVACY_URL"),
+        )
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ERRAND_PLUGIN_PRIVACY_URL"));
+    let built = errand(&app)
+        .args(["plugin", "bundle", "--out", out.to_str().unwrap()])
+        .env("ERRAND_PUBLIC_URL", "https://errand.example.com")
+        .envs(listing.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.unwrap().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "assets/icon.svg",
+            "mcp.json",
+            "plugin.json",
+            "review/README.md",
+            "review/tool-hints.json",
+            "skills/errand/SKILL.md",
+        ]
+    );
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        archive
+            .by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let manifest: Value = serde_json::from_str(&read("plugin.json")).unwrap();
+    let openai = &manifest["extensions"]["com.openai"];
+    assert_eq!(
+        openai["interface"]["privacyPolicyURL"],
+        "https://errand.example.com/privacy"
+    );
+    assert!(
+        openai["interface"]["shortDescription"]
+            .as_str()
+            .unwrap()
+            .len()
+            <= 30
+    );
+    assert_eq!(
+        openai["review"]["test_cases"]["positive"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(
+        openai["review"]["test_cases"]["negative"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let servers: Value = serde_json::from_str(&read("mcp.json")).unwrap();
+    assert_eq!(
+        servers["mcpServers"]["errand"]["url"],
+        "https://errand.example.com/mcp"
+    );
+    let skill = read("skills/errand/SKILL.md");
+    let instructions = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/actions/instructions.md"
+    ))
+    .unwrap();
+    assert!(skill.starts_with("---\nname: errand\n") && skill.contains(instructions.trim()));
+    // Every tool has a justification for each of its hints.
+    let hints: Value = serde_json::from_str(&read("review/tool-hints.json")).unwrap();
+    let tools = hints["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 12);
+    for tool in tools {
+        for hint in [
+            "readOnlyHint",
+            "destructiveHint",
+            "openWorldHint",
+            "idempotentHint",
+        ] {
+            assert!(tool["annotations"][hint].is_boolean(), "{tool}");
+            assert!(
+                tool["justifications"][hint]
+                    .as_str()
+                    .is_some_and(|j| j.len() > 10),
+                "{tool}"
+            );
+        }
+    }
+    let create = tools.iter().find(|t| t["name"] == "createTask").unwrap();
+    assert_eq!(create["annotations"]["idempotentHint"], false);
+    let complete = tools.iter().find(|t| t["name"] == "completeTask").unwrap();
+    assert_eq!(complete["annotations"]["idempotentHint"], true);
+}

@@ -1259,3 +1259,92 @@ async fn self_registered_clients_nobody_used_are_forgotten() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn the_server_card_and_catalogs_describe_the_endpoint_to_anyone() {
+    let app = TestApp::spawn().await;
+    let card = app
+        .client
+        .get(app.url("/mcp/server-card"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(card.status(), StatusCode::OK);
+    assert_eq!(
+        card.headers()["content-type"],
+        "application/mcp-server-card+json"
+    );
+    assert_eq!(card.headers()["access-control-allow-origin"], "*");
+    let etag = card.headers()["etag"].to_str().unwrap().to_owned();
+    let body: Value = card.json().await.unwrap();
+    assert_eq!(body["remotes"][0]["url"], app.url("/mcp"));
+    assert_eq!(body["remotes"][0]["type"], "streamable-http");
+    assert_eq!(body["name"], "1.0.0.127/errand");
+    let again = app
+        .client
+        .get(app.url("/mcp/server-card"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/mcp/server-card"))
+        .header("origin", "https://directory.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    for path in [
+        "/.well-known/ai-catalog.json",
+        "/.well-known/mcp/catalog.json",
+    ] {
+        let catalog = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            catalog.headers()["access-control-allow-origin"],
+            "*",
+            "{path}"
+        );
+        let catalog: Value = catalog.json().await.unwrap();
+        assert_eq!(
+            catalog["entries"][0]["url"],
+            app.url("/mcp/server-card"),
+            "{path}"
+        );
+        assert_eq!(
+            catalog["entries"][0]["type"],
+            "application/mcp-server-card+json"
+        );
+    }
+    // No domain-verification token configured: nothing to show.
+    let challenge = app
+        .client
+        .get(app.url("/.well-known/openai-apps-challenge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), StatusCode::NOT_FOUND);
+    let replica = crate::common::Replica::start_with(
+        &app,
+        &[("ERRAND_OPENAI_APPS_CHALLENGE", "oai-challenge-7f3a")],
+    )
+    .await;
+    let challenge = app
+        .client
+        .get(format!(
+            "{}/.well-known/openai-apps-challenge",
+            replica.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), StatusCode::OK);
+    assert!(
+        challenge.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(challenge.text().await.unwrap(), "oai-challenge-7f3a");
+}
