@@ -108,16 +108,28 @@ fn problem_text(status: StatusCode, body: &[u8]) -> String {
     text
 }
 
-/// Runs `tool` for `principal`: `Ok(Some(value))` with the operation's JSON
-/// result, `Ok(None)` when it returns no body, `Err(text)` when it failed
-/// (the text says why and what to change).
+/// What a tool call came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The operation's JSON result, as the operation wrote it (an object).
+    Json(Vec<u8>),
+    /// The operation answered without a body (a deletion).
+    Empty,
+    /// It failed: what the model should change.
+    Failed(String),
+}
+
+/// Runs `tool` for `principal` through the operation, in-process.
 pub async fn run(
     operations: &BoxEndpoint<'static, Response>,
     tool: &Tool,
     arguments: &Map<String, Value>,
     principal: Principal,
-) -> Result<Option<Value>, String> {
-    let mut request = request_for(tool, arguments)?;
+) -> Outcome {
+    let mut request = match request_for(tool, arguments) {
+        Ok(request) => request,
+        Err(why) => return Outcome::Failed(why),
+    };
     request.extensions_mut().insert(Delegated(principal));
     let response = match operations.call(request).await {
         Ok(response) => response,
@@ -129,20 +141,25 @@ pub async fn run(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
-    let body = response
+    let Ok(body) = response
         .into_body()
         .into_bytes_limit(MAX_RESPONSE_BYTES)
         .await
-        .map_err(|_| "The result was too large to return.".to_owned())?;
+    else {
+        return Outcome::Failed("The result was too large to return.".to_owned());
+    };
     if !status.is_success() {
-        return Err(problem_text(status, &body));
+        return Outcome::Failed(problem_text(status, &body));
     }
     if body.is_empty() || !is_json {
-        return Ok(None);
+        return Outcome::Empty;
     }
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(|_| "The result could not be read.".to_owned())
+    // Errand's operations answer with one JSON object; anything else is
+    // not passed on as structured content.
+    if body.first() != Some(&b'{') || std::str::from_utf8(&body).is_err() {
+        return Outcome::Failed("The result could not be read.".to_owned());
+    }
+    Outcome::Json(body.to_vec())
 }
 
 #[cfg(test)]

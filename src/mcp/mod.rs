@@ -346,7 +346,10 @@ impl McpServer {
                 };
                 tracing::info!(tool = %tool.name, "mcp tool call");
                 let outcome = call::run(&self.operations, tool, arguments, principal).await;
-                protocol::call_result(outcome)
+                return Ok(rpc_text(
+                    StatusCode::OK,
+                    protocol::call_response(id, &outcome, stateless),
+                ));
             }
             _ => {
                 let status = if stateless {
@@ -373,11 +376,15 @@ impl McpServer {
 }
 
 fn rpc_reply(status: StatusCode, body: &Value) -> Response {
+    rpc_text(status, body.to_string())
+}
+
+fn rpc_text(status: StatusCode, body: String) -> Response {
     Response::builder()
         .status(status)
         .content_type("application/json")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(body.to_string())
+        .body(body)
 }
 
 /// The `/mcp` endpoint (POST; the server answers GET and DELETE with 405:

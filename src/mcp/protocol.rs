@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::{apps, revision::Era};
+use super::{apps, call::Outcome, revision::Era};
 use crate::{site::TITLE, tools::Tool};
 
 /// The current revision: stateless, `server/discover`.
@@ -140,24 +140,37 @@ pub fn complete(result: &mut Value) {
     }
 }
 
-/// A tool's result: the structured value and its text, or the error text
-/// the model should act on.
-pub fn call_result(outcome: Result<Option<Value>, String>) -> Value {
-    match outcome {
-        Ok(Some(value)) => json!({
-            "content": [{ "type": "text", "text": value.to_string() }],
-            "structuredContent": value,
-            "isError": false,
-        }),
-        Ok(None) => json!({
-            "content": [{ "type": "text", "text": "Done." }],
-            "isError": false,
-        }),
-        Err(text) => json!({
-            "content": [{ "type": "text", "text": text }],
-            "isError": true,
-        }),
-    }
+/// A tool call's whole answer, written straight from the operation's JSON:
+/// the result is both the structured value and (for hosts that read only
+/// `content`) its text, so the operation's bytes are spliced in as they
+/// are and escaped once, never parsed and written again.
+pub fn call_response(id: &Value, outcome: &Outcome, stateless: bool) -> String {
+    let tail = if stateless {
+        format!(
+            ",\"resultType\":\"complete\",\"_meta\":{{\"{META_SERVER_INFO}\":{}}}",
+            server_info()
+        )
+    } else {
+        String::new()
+    };
+    let result = match outcome {
+        Outcome::Json(body) => {
+            // `run` made sure it is UTF-8 and an object.
+            let raw = std::str::from_utf8(body).unwrap_or("{}");
+            let text = Value::String(raw.to_owned()).to_string();
+            format!(
+                "{{\"content\":[{{\"type\":\"text\",\"text\":{text}}}],\"structuredContent\":{raw},\"isError\":false{tail}}}"
+            )
+        }
+        Outcome::Empty => format!(
+            "{{\"content\":[{{\"type\":\"text\",\"text\":\"Done.\"}}],\"isError\":false{tail}}}"
+        ),
+        Outcome::Failed(why) => format!(
+            "{{\"content\":[{{\"type\":\"text\",\"text\":{}}}],\"isError\":true{tail}}}",
+            Value::String(why.clone())
+        ),
+    };
+    format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{result}}}")
 }
 
 pub fn response(id: &Value, result: Value) -> Value {
@@ -193,6 +206,34 @@ mod tests {
         assert_eq!(negotiate(Some("2025-06-18")), "2025-06-18");
         assert_eq!(negotiate(Some("2024-01-01")), "2025-11-25");
         assert_eq!(negotiate(None), "2025-11-25");
+    }
+
+    #[test]
+    fn a_tool_answer_carries_the_operations_json_twice_without_reparsing_it() {
+        let body = br#"{"title":"Say \"hi\"\n","n":1}"#.to_vec();
+        let answer: Value = serde_json::from_str(&call_response(
+            &json!(7),
+            &Outcome::Json(body.clone()),
+            true,
+        ))
+        .unwrap();
+        assert_eq!(answer["id"], 7);
+        let result = &answer["result"];
+        assert_eq!(result["structuredContent"]["title"], "Say \"hi\"\n");
+        assert_eq!(
+            result["content"][0]["text"],
+            std::str::from_utf8(&body).unwrap()
+        );
+        assert_eq!(result["resultType"], "complete");
+        assert!(result["_meta"][META_SERVER_INFO]["name"].is_string());
+        let failed: Value = serde_json::from_str(&call_response(
+            &json!("a"),
+            &Outcome::Failed("title: \"x\" is too long".into()),
+            false,
+        ))
+        .unwrap();
+        assert_eq!(failed["result"]["isError"], true);
+        assert!(failed["result"].get("resultType").is_none());
     }
 
     #[test]
