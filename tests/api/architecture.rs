@@ -121,7 +121,10 @@ fn code_only(source: &str) -> String {
                 }
             }
         } else if c == 'r'
-            && (i == 0 || !ident(chars[i - 1]))
+            // Byte and C raw strings (br"…", cr#"…"#) start with a prefix letter.
+            && (i == 0
+                || !ident(chars[i - 1])
+                || (matches!(chars[i - 1], 'b' | 'c') && (i < 2 || !ident(chars[i - 2]))))
             && matches!(next, Some('#') | Some('"'))
         {
             // A raw string: r"…", r#"…"#, …
@@ -153,7 +156,8 @@ fn code_only(source: &str) -> String {
         } else if c == '\'' {
             // A character literal ('x', '\n', '\u{1f}'); otherwise a lifetime.
             let literal_end = if next == Some('\\') {
-                (i + 2..chars.len()).find(|&k| chars[k] == '\'')
+                // From past the escaped character, so that '\'' ends where it should.
+                (i + 3..chars.len()).find(|&k| chars[k] == '\'')
             } else if chars.get(i + 2) == Some(&'\'') {
                 Some(i + 2)
             } else {
@@ -582,7 +586,8 @@ fn the_source_reader_finds_grouped_nested_and_renamed_imports() {
     let code = code_only(
         "use crate::{a::b, c::{d::E, self}, f as g}; // crate::commented\n\
          let s = \"crate::in_a_string\"; let x = crate::h::i(1); $crate::j::k!();\n\
-         let c = '\"'; fn l<'a>(x: &'a str) {} use poem::Request;",
+         let c = '\"'; fn l<'a>(x: &'a str) {} use poem::Request;\n\
+         let b = br#\"{\"crate::raw\":1}\"#; let q = '\\''; let o = b'{';",
     );
     let (paths, externals) = imports(&code, &[], &["poem", "sea_orm"]);
     let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
