@@ -171,7 +171,9 @@ impl McpServer {
                 ));
             }
         };
-        let Some(object) = message.as_object() else {
+        // The message is taken apart, not copied: a tool call's arguments
+        // are read where they lie.
+        let Value::Object(mut object) = message else {
             return Ok(rpc_reply(
                 StatusCode::BAD_REQUEST,
                 &protocol::error(
@@ -191,11 +193,11 @@ impl McpServer {
         if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return invalid("Messages must be JSON-RPC 2.0 (\"jsonrpc\": \"2.0\").");
         }
-        let Some(method) = object.get("method").and_then(Value::as_str) else {
+        let Some(Value::String(method)) = object.remove("method") else {
             // A response to a request of ours: there are none to answer.
             return Ok(StatusCode::ACCEPTED.into_response());
         };
-        let Some(id) = object.get("id").cloned() else {
+        let Some(id) = object.remove("id") else {
             // Notifications (initialized, cancelled, …) need no answer.
             return Ok(StatusCode::ACCEPTED.into_response());
         };
@@ -203,7 +205,7 @@ impl McpServer {
         if !(id.is_string() || id.is_i64() || id.is_u64()) {
             return invalid("A request id must be a string or an integer.");
         }
-        let params = object.get("params").cloned().unwrap_or(Value::Null);
+        let params = object.remove("params").unwrap_or(Value::Null);
         if !(params.is_object() || params.is_null()) {
             return Ok(rpc_reply(
                 StatusCode::OK,
@@ -215,11 +217,11 @@ impl McpServer {
                 ),
             ));
         }
-        let era = match revision::judge(req.headers(), method, &params, &id) {
+        let era = match revision::judge(req.headers(), &method, &params, &id) {
             Ok(era) => era,
             Err(refusal) => return Ok(rpc_reply(refusal.status, &refusal.error)),
         };
-        self.dispatch(method, &params, &id, &era, principal).await
+        self.dispatch(&method, &params, &id, &era, principal).await
     }
 
     async fn dispatch(
@@ -379,7 +381,7 @@ fn rpc_reply(status: StatusCode, body: &Value) -> Response {
     rpc_text(status, body.to_string())
 }
 
-fn rpc_text(status: StatusCode, body: String) -> Response {
+fn rpc_text(status: StatusCode, body: impl Into<Body>) -> Response {
     Response::builder()
         .status(status)
         .content_type("application/json")

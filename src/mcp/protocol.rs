@@ -144,33 +144,84 @@ pub fn complete(result: &mut Value) {
 /// the result is both the structured value and (for hosts that read only
 /// `content`) its text, so the operation's bytes are spliced in as they
 /// are and escaped once, never parsed and written again.
-pub fn call_response(id: &Value, outcome: &Outcome, stateless: bool) -> String {
-    let tail = if stateless {
-        format!(
-            ",\"resultType\":\"complete\",\"_meta\":{{\"{META_SERVER_INFO}\":{}}}",
-            server_info()
-        )
-    } else {
-        String::new()
+pub fn call_response(id: &Value, outcome: &Outcome, stateless: bool) -> Vec<u8> {
+    // Written once into one buffer: the operation's JSON goes in twice
+    // (as `structuredContent`, and escaped as the text a host that drops
+    // structured content shows), and a list of tasks is the bulk of it.
+    static TAIL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let size = match outcome {
+        // Twice the body, and room for the escapes of its quotes.
+        Outcome::Json(body) => body.len() * 5 / 2 + 256,
+        _ => 512,
     };
-    let result = match outcome {
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    write_json(&mut out, id);
+    out.extend_from_slice(br#","result":{"content":[{"type":"text","text":"#);
+    match outcome {
         Outcome::Json(body) => {
             // `run` made sure it is UTF-8 and an object.
-            let raw = std::str::from_utf8(body).unwrap_or("{}");
-            let text = Value::String(raw.to_owned()).to_string();
-            format!(
-                "{{\"content\":[{{\"type\":\"text\",\"text\":{text}}}],\"structuredContent\":{raw},\"isError\":false{tail}}}"
-            )
+            write_json_text(&mut out, body);
+            out.extend_from_slice(br#"}],"structuredContent":"#);
+            out.extend_from_slice(body);
+            out.extend_from_slice(br#","isError":false"#);
         }
-        Outcome::Empty => format!(
-            "{{\"content\":[{{\"type\":\"text\",\"text\":\"Done.\"}}],\"isError\":false{tail}}}"
-        ),
-        Outcome::Failed(why) => format!(
-            "{{\"content\":[{{\"type\":\"text\",\"text\":{}}}],\"isError\":true{tail}}}",
-            Value::String(why.clone())
-        ),
-    };
-    format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{result}}}")
+        Outcome::Empty => out.extend_from_slice(br#""Done."}],"isError":false"#),
+        Outcome::Failed(why) => {
+            write_json(&mut out, why);
+            out.extend_from_slice(br#"}],"isError":true"#);
+        }
+    }
+    if stateless {
+        let tail = TAIL.get_or_init(|| {
+            format!(
+                r#","resultType":"complete","_meta":{{"{META_SERVER_INFO}":{}}}"#,
+                server_info()
+            )
+        });
+        out.extend_from_slice(tail.as_bytes());
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// Appends `json` (a JSON text, so valid UTF-8) as a JSON string. Inside
+/// JSON only quotes, backslashes and control characters need escaping, so
+/// this is a copy with a few insertions, which for a page of tasks costs a
+/// fraction of what a general string escaper does.
+fn write_json_text(out: &mut Vec<u8>, json: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let mut run = 0;
+    for (at, &byte) in json.iter().enumerate() {
+        if byte != b'"' && byte != b'\\' && byte >= 0x20 {
+            continue;
+        }
+        out.extend_from_slice(&json[run..at]);
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]),
+        }
+        run = at + 1;
+    }
+    out.extend_from_slice(&json[run..]);
+    out.push(b'"');
+}
+
+/// Appends `value` as JSON (writing into a `Vec` cannot fail).
+fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(b"null");
+    }
 }
 
 pub fn response(id: &Value, result: Value) -> Value {
@@ -211,7 +262,7 @@ mod tests {
     #[test]
     fn a_tool_answer_carries_the_operations_json_twice_without_reparsing_it() {
         let body = br#"{"title":"Say \"hi\"\n","n":1}"#.to_vec();
-        let answer: Value = serde_json::from_str(&call_response(
+        let answer: Value = serde_json::from_slice(&call_response(
             &json!(7),
             &Outcome::Json(body.clone()),
             true,
@@ -226,14 +277,38 @@ mod tests {
         );
         assert_eq!(result["resultType"], "complete");
         assert!(result["_meta"][META_SERVER_INFO]["name"].is_string());
-        let failed: Value = serde_json::from_str(&call_response(
+        let failed: Value = serde_json::from_slice(&call_response(
             &json!("a"),
             &Outcome::Failed("title: \"x\" is too long".into()),
             false,
         ))
         .unwrap();
         assert_eq!(failed["result"]["isError"], true);
+        assert_eq!(
+            failed["result"]["content"][0]["text"],
+            "title: \"x\" is too long"
+        );
         assert!(failed["result"].get("resultType").is_none());
+        let deleted: Value =
+            serde_json::from_slice(&call_response(&json!(2), &Outcome::Empty, true)).unwrap();
+        assert_eq!(deleted["result"]["content"][0]["text"], "Done.");
+        assert_eq!(deleted["result"]["resultType"], "complete");
+    }
+
+    #[test]
+    fn a_json_text_is_escaped_into_the_string_that_reads_back_as_it() {
+        for text in [
+            r#"{"a":"b"}"#,
+            r#"{"say":"\"hi\" \\ back\u0000","é":"✓ ok"}"#,
+            "{\n  \"pretty\": [1,\t2]\r\n}",
+            "{\"raw\":\"a\u{1}b\u{1f}\"}",
+            "",
+        ] {
+            let mut out = Vec::new();
+            write_json_text(&mut out, text.as_bytes());
+            let read: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(read, text);
+        }
     }
 
     #[test]

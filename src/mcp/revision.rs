@@ -23,18 +23,17 @@ pub const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities"
 /// The revision a request speaks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Era {
-    /// 2026-07-28 and later: each request describes itself.
-    Stateless {
-        version: String,
-        client_capabilities: Value,
-    },
+    /// 2026-07-28 and later: each request describes itself. The client's
+    /// capabilities are checked to be there; Errand answers every client
+    /// alike, so nothing of them is kept.
+    Stateless,
     /// A client that negotiated with `initialize` (or is doing so).
     Handshake,
 }
 
 impl Era {
     pub fn is_stateless(&self) -> bool {
-        matches!(self, Self::Stateless { .. })
+        matches!(self, Self::Stateless)
     }
 }
 
@@ -109,7 +108,7 @@ pub fn judge(
             None,
         ));
     };
-    let Some(capabilities) = meta.get(META_CAPABILITIES).filter(|c| c.is_object()) else {
+    if !meta.get(META_CAPABILITIES).is_some_and(Value::is_object) {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
             protocol::INVALID_PARAMS,
@@ -117,7 +116,7 @@ pub fn judge(
              io.modelcontextprotocol/clientCapabilities (an object; {} for none).",
             None,
         ));
-    };
+    }
     if header_version.as_deref() != Some(version) {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -158,10 +157,7 @@ pub fn judge(
             None,
         ));
     }
-    Ok(Era::Stateless {
-        version: version.to_owned(),
-        client_capabilities: capabilities.clone(),
-    })
+    Ok(Era::Stateless)
 }
 
 #[cfg(test)]

@@ -146,7 +146,9 @@ impl MethodTable {
 
     /// The index of the route `path` matches.
     fn matching(&self, path: &str) -> Option<usize> {
-        let requested: Vec<&str> = path.split('/').collect();
+        // Split as often as there are candidates rather than collected:
+        // this runs for every request and allocates nothing.
+        let parts = path.split('/').count();
         // The most specific template, as the router picks it: the one with
         // the most literal segments among those that match.
         let (index, _) = self
@@ -154,10 +156,10 @@ impl MethodTable {
             .iter()
             .enumerate()
             .filter(|(_, (template, _))| {
-                template.len() == requested.len()
+                template.len() == parts
                     && template
                         .iter()
-                        .zip(&requested)
+                        .zip(path.split('/'))
                         .all(|(segment, part)| match segment {
                             Segment::Literal(literal) => literal == part,
                             Segment::Parameter => !part.is_empty(),

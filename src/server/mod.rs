@@ -16,7 +16,8 @@ pub use callers::Callers;
 pub use limits::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_URL_BYTES};
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, RouteMethod, Server,
+    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, RouteMethod,
+    Server,
     http::{HeaderName, HeaderValue, Method, header},
     listener::{Acceptor, TcpAcceptor},
     web::Html,
@@ -89,26 +90,26 @@ pub fn endpoint(
     let openai_tools = Arc::new(Documents::render(&tools::openai::chat_completions_tools(
         &catalog,
     )));
-    // Filled in below, once every route is known; the tool calls count
-    // themselves through it too.
+    // Filled in below, once every route is known.
     let labels: Arc<std::sync::OnceLock<MethodTable>> = Arc::default();
-    let (tool_labels, tool_metrics) = (labels.clone(), serving.metrics.clone());
-    let tool_operations =
-        Route::new()
-            .nest("/", spec::service(tool_apis))
-            .around(move |ep, req| {
-                let (labels, metrics) = (tool_labels.clone(), tool_metrics.clone());
-                async move {
-                    let started = Instant::now();
-                    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-                    let response = errors::render(ep.call(req).await, || None);
-                    let label = labels
-                        .get()
-                        .map_or("unmatched", |t| t.label(&method, &path));
-                    metrics.request(Door::Mcp, label, response.status(), started.elapsed());
-                    Ok(response)
-                }
-            });
+    // The tool calls' operations: the service itself, without the router
+    // the HTTP door needs, counted under the tool's name (its operationId).
+    let tool_metrics = serving.metrics.clone();
+    let tool_operations = spec::service(tool_apis)
+        .into_endpoint()
+        .around(move |ep, req| {
+            let metrics = tool_metrics.clone();
+            async move {
+                let started = Instant::now();
+                let tool = req
+                    .extensions()
+                    .get::<mcp::call::Calling>()
+                    .map_or_else(|| "unmatched".to_owned(), |calling| calling.0.clone());
+                let response = errors::render(ep.call(req).await, || None);
+                metrics.request(Door::Mcp, &tool, response.status(), started.elapsed());
+                Ok(response)
+            }
+        });
     let mcp_server = mcp::endpoint(
         McpServer::new(catalog, tool_operations, public_url)
             .with_events(serving.mcp_events.clone())
