@@ -476,6 +476,37 @@ pub fn is_contention(err: &DbErr) -> bool {
     }
 }
 
+/// Whether a failure means the database cannot answer right now, so the
+/// caller should retry shortly rather than report a fault: contention (above),
+/// or the database unreachable — no connection to be had, the connection
+/// lost, the server shutting down or refusing new connections.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let unreachable = |err: &sqlx::Error| match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08…), too_many_connections,
+            // admin_shutdown, crash_shutdown, cannot_connect_now;
+            // SQLite: SQLITE_CANTOPEN, SQLITE_IOERR.
+            code.starts_with("08")
+                || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03" | "14" | "10")
+        }),
+        _ => false,
+    };
+    is_contention(err)
+        || match err {
+            DbErr::ConnectionAcquire(_) => true,
+            DbErr::Conn(RuntimeErr::SqlxError(e))
+            | DbErr::Exec(RuntimeErr::SqlxError(e))
+            | DbErr::Query(RuntimeErr::SqlxError(e)) => unreachable(e),
+            _ => false,
+        }
+}
+
 /// `SELECT 1`, for readiness.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())

@@ -75,10 +75,25 @@ pub async fn readiness(db: &DatabaseConnection, draining: &Draining) -> Result<(
             "This instance is shutting down; send requests to another.",
         ));
     }
-    db::ping(db)
-        .await
-        .map_err(|err| Problem::unavailable("The database is unreachable.", err))
+    // Its own short bound: a probe that waits for the pool's connect
+    // timeout is a probe that times out instead of answering 503.
+    match tokio::time::timeout(READINESS_TIMEOUT, db::ping(db)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(Problem::unavailable("The database is unreachable.", err)),
+        Err(elapsed) => Err(Problem::unavailable(
+            format!(
+                "The database did not answer within {} ms.",
+                READINESS_TIMEOUT.as_millis()
+            ),
+            elapsed,
+        )),
+    }
 }
+
+/// How long readiness waits for the database: inside the probes' own
+/// timeout (3 s in deploy/kubernetes), long enough that a busy pool under
+/// load is not taken for a missing database.
+pub const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Object, serde::Serialize)]
 #[oai(rename = "Health")]

@@ -264,6 +264,24 @@ pub struct ProblemBody {
 
 type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// How long a caller is asked to wait when a dependency cannot answer: long
+/// enough for a database failover or restart to be under way, short enough
+/// that a person does not notice a retried request.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
+/// Whether `err`, or an error that caused it, is the database being unable
+/// to answer right now (`db::is_unavailable`).
+fn database_unavailable(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(db) = err.downcast_ref::<sea_orm::DbErr>() {
+            return crate::db::is_unavailable(db);
+        }
+        next = err.source();
+    }
+    false
+}
+
 /// A failure on its way to the caller.
 #[derive(Debug)]
 pub struct Problem {
@@ -401,9 +419,21 @@ impl Problem {
     }
 
     /// A failure the caller cannot fix. The cause is logged, never shown.
+    /// A database that cannot answer right now is not such a failure: that
+    /// is a 503 the caller retries (see `unavailable`), wherever it is met.
     pub fn internal(source: impl Into<BoxedSource>) -> Self {
+        let source = source.into();
+        if database_unavailable(source.as_ref()) {
+            return Self::unavailable(
+                format!(
+                    "The database could not answer in time. Retry in {RETRY_AFTER_SECONDS} \
+                     seconds; a change is safe to retry with the same Idempotency-Key."
+                ),
+                source,
+            );
+        }
         Self {
-            source: Some(source.into()),
+            source: Some(source),
             ..Self::new(
                 ProblemKind::Internal,
                 "The server could not complete the request. It has been logged; retry later.",
@@ -411,11 +441,13 @@ impl Problem {
         }
     }
 
+    /// A dependency cannot answer now; `Retry-After` says when to try again.
     pub fn unavailable(detail: impl Into<String>, source: impl Into<BoxedSource>) -> Self {
         Self {
             source: Some(source.into()),
             ..Self::new(ProblemKind::Unavailable, detail)
         }
+        .with_header(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string())
     }
 
     /// Adds a response header (such as `Retry-After`).

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestApp, fields, problem};
+use crate::common::{TestApp, fields, on_postgres, problem};
 
 async fn post_raw(
     app: &TestApp,
@@ -301,4 +301,103 @@ async fn health_and_readiness() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get_json("/healthz").await["status"], "ok");
     assert_eq!(app.get_json("/readyz").await["status"], "ok");
+}
+
+/// A database that cannot answer is a 503 the caller can retry, on the HTTP
+/// door and as an MCP tool error; readiness says so without hanging; the app
+/// recovers by itself and keeps exactly what it acknowledged.
+#[tokio::test]
+async fn a_database_that_cannot_answer_is_a_503_to_retry_and_nothing_acknowledged_is_lost() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice@example.com").await;
+    let mcp_token = app
+        .user_for(
+            "alice@example.com",
+            "tasks:read tasks:write",
+            errand::auth::Resource::Mcp,
+        )
+        .await
+        .token;
+    let before = app.create_task(&alice, json!({"title": "Before"})).await;
+    assert_eq!(before.status(), StatusCode::CREATED);
+
+    let outage = app.take_database_away().await;
+    let refused = app.create_task(&alice, json!({"title": "During"})).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "2");
+    let body = problem(refused, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/problems/unavailable"),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Retry in 2 seconds"),
+        "{body}"
+    );
+    let tool = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&mcp_token)
+        .header("accept", "application/json")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "createTask", "arguments": {"title": "During, by MCP"}}}))
+        .send()
+        .await
+        .unwrap();
+    // The token's check needs the database too, so the endpoint itself may
+    // answer 503; if the check got through, the tool's error says to retry.
+    if tool.status() == StatusCode::SERVICE_UNAVAILABLE {
+        assert_eq!(tool.headers()["retry-after"], "2");
+    } else {
+        assert_eq!(tool.status(), StatusCode::OK);
+        let result = &tool.json::<serde_json::Value>().await.unwrap()["result"];
+        assert_eq!(result["isError"], true, "{result}");
+        let text = result["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains("Retry in 2 seconds"), "{text}");
+    }
+    if on_postgres() {
+        // Readiness answers, and says no, within its own bound (SQLite's
+        // reads go on under another writer's lock, so it stays ready).
+        let ready = app
+            .client
+            .get(app.url("/readyz"))
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .expect("readiness answers while the database is away");
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ready.headers()["retry-after"], "2");
+    }
+
+    outage.restore().await;
+    // Without a restart: the pool makes new connections as they are asked for.
+    let mut after = app.create_task(&alice, json!({"title": "After"})).await;
+    for _ in 0..50 {
+        if after.status() == StatusCode::CREATED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = app.create_task(&alice, json!({"title": "After"})).await;
+    }
+    assert_eq!(after.status(), StatusCode::CREATED);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let listed: serde_json::Value = app.list_tasks(&alice, &[]).await.json().await.unwrap();
+    let titles: Vec<&str> = listed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| task["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(
+        titles.contains(&"Before") && titles.contains(&"After"),
+        "{titles:?}"
+    );
 }

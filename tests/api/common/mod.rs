@@ -61,6 +61,40 @@ impl TestDatabase {
     }
 }
 
+/// The test's database taken away from the app, until `restore`: on
+/// PostgreSQL the database stops accepting connections and the app's are
+/// ended (what a failover or a restart does to it); on SQLite another
+/// connection holds the write lock, so the app's writes wait out their busy
+/// timeout.
+pub enum Outage {
+    Postgres {
+        admin: sea_orm::DatabaseConnection,
+        name: String,
+    },
+    Sqlite(sea_orm::sqlx::SqliteConnection),
+}
+
+impl Outage {
+    pub async fn restore(self) {
+        use sea_orm::sqlx::Connection as _;
+        match self {
+            Self::Postgres { admin, name } => {
+                sea_orm::ConnectionTrait::execute_unprepared(
+                    &admin,
+                    &format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"),
+                )
+                .await
+                .expect("let the test database take connections again");
+                admin.close().await.ok();
+            }
+            Self::Sqlite(lock) => {
+                // Closing the connection ends its transaction and the lock.
+                lock.close().await.expect("release the SQLite lock");
+            }
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Self::Postgres { admin_url, name } = self {
@@ -262,6 +296,42 @@ impl TestApp {
             kafka,
             mail,
             _database: database,
+        }
+    }
+
+    /// Takes the database away from the app (see `Outage`).
+    pub async fn take_database_away(&self) -> Outage {
+        use sea_orm::sqlx::{Connection as _, Executor as _};
+        match &self._database {
+            TestDatabase::Postgres { admin_url, name } => {
+                let admin = sea_orm::Database::connect(admin_url)
+                    .await
+                    .expect("connect to ERRAND_TEST_DATABASE_URL");
+                for statement in [
+                    format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"),
+                    format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                    ),
+                ] {
+                    sea_orm::ConnectionTrait::execute_unprepared(&admin, &statement)
+                        .await
+                        .expect("take the test database away");
+                }
+                Outage::Postgres {
+                    admin,
+                    name: name.clone(),
+                }
+            }
+            TestDatabase::Sqlite(_) => {
+                let mut lock = sea_orm::sqlx::SqliteConnection::connect(&self.database_url)
+                    .await
+                    .expect("open the test database");
+                lock.execute("BEGIN EXCLUSIVE")
+                    .await
+                    .expect("take SQLite's write lock");
+                Outage::Sqlite(lock)
+            }
         }
     }
 
