@@ -157,6 +157,28 @@ impl McpServer {
                 ));
             }
         };
+        if let Some(call) = protocol::ToolCall::read(&bytes) {
+            let params = &call.params;
+            let era = match revision::judge_parts(
+                req.headers(),
+                "tools/call",
+                &params.meta,
+                Some(Some(&params.name)),
+                &call.id,
+            ) {
+                Ok(era) => era,
+                Err(refusal) => return Ok(rpc_reply(refusal.status, &refusal.error)),
+            };
+            return self
+                .call_tool(
+                    &params.name,
+                    Some(&params.arguments),
+                    &call.id,
+                    era.is_stateless(),
+                    principal,
+                )
+                .await;
+        }
         let message: Value = match serde_json::from_slice(&bytes) {
             Ok(message) => message,
             Err(err) => {
@@ -243,6 +265,7 @@ impl McpServer {
                 &protocol::error(id, protocol::INVALID_PARAMS, message, data),
             ))
         };
+        let empty_arguments = Map::new();
         let mut result = match method {
             // The handshake and its keep-alive exist only before 2026-07-28.
             "initialize" if !stateless => {
@@ -327,31 +350,15 @@ impl McpServer {
                 }
             }
             "tools/call" => {
-                let name = params["name"].as_str().unwrap_or_default();
-                let Some(tool) = self.catalog.get(name) else {
-                    return invalid(
-                        &format!("Unknown tool: `{name}`. tools/list names the tools."),
-                        None,
-                    );
-                };
-                if let Some(missing) = tool.scopes.iter().find(|s| !principal.scopes.contains(**s))
-                {
-                    return Err(Problem::insufficient_scope(missing.as_str())
-                        .challenge_params(&self.metadata_param)
-                        .into());
-                }
-                let empty = Map::new();
                 let arguments = match &params["arguments"] {
-                    Value::Object(arguments) => arguments,
-                    Value::Null => &empty,
-                    _ => return invalid("`arguments` must be an object.", None),
+                    Value::Object(arguments) => Some(arguments),
+                    Value::Null => Some(&empty_arguments),
+                    _ => None,
                 };
-                tracing::info!(tool = %tool.name, "mcp tool call");
-                let outcome = call::run(&self.operations, tool, arguments, principal).await;
-                return Ok(rpc_text(
-                    StatusCode::OK,
-                    protocol::call_response(id, &outcome, stateless),
-                ));
+                let name = params["name"].as_str().unwrap_or_default();
+                return self
+                    .call_tool(name, arguments, id, stateless, principal)
+                    .await;
             }
             _ => {
                 let status = if stateless {
@@ -374,6 +381,49 @@ impl McpServer {
             protocol::complete(&mut result);
         }
         Ok(rpc_reply(StatusCode::OK, &protocol::response(id, result)))
+    }
+}
+
+impl McpServer {
+    /// Runs the tool `name` for `principal`; `arguments` is `None` when the
+    /// request's were not an object.
+    async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<&Map<String, Value>>,
+        id: &Value,
+        stateless: bool,
+        principal: Principal,
+    ) -> poem::Result<Response> {
+        let invalid = |message: &str| {
+            Ok(rpc_reply(
+                if stateless {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                },
+                &protocol::error(id, protocol::INVALID_PARAMS, message, None),
+            ))
+        };
+        let Some(tool) = self.catalog.get(name) else {
+            return invalid(&format!(
+                "Unknown tool: `{name}`. tools/list names the tools."
+            ));
+        };
+        if let Some(missing) = tool.scopes.iter().find(|s| !principal.scopes.contains(**s)) {
+            return Err(Problem::insufficient_scope(missing.as_str())
+                .challenge_params(&self.metadata_param)
+                .into());
+        }
+        let Some(arguments) = arguments else {
+            return invalid("`arguments` must be an object.");
+        };
+        tracing::info!(tool = %tool.name, "mcp tool call");
+        let outcome = call::run(&self.operations, tool, arguments, principal).await;
+        Ok(rpc_text(
+            StatusCode::OK,
+            protocol::call_response(id, &outcome, stateless),
+        ))
     }
 }
 

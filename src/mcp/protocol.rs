@@ -6,7 +6,13 @@
 //! 2026-07-28 request describes itself and needs no handshake; an older
 //! client first sends `initialize`. Errand keeps no session in either.
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{IgnoredAny, MapAccess, Visitor},
+};
+use serde_json::{Map, Value, json};
 
 use super::{apps, call::Outcome, revision::Era};
 use crate::{site::TITLE, tools::Tool};
@@ -224,6 +230,86 @@ fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
     }
 }
 
+/// A `tools/call` request read straight into its shape. It is the message
+/// clients send most, and reading it as a general `Value` first builds a map
+/// of the message, of `params` and of `_meta` only to take them apart. A
+/// message that does not fit this shape exactly (another method, a member of
+/// another type, a batch) is read the general way, which answers it.
+#[derive(Debug, Deserialize)]
+pub struct ToolCall<'a> {
+    #[serde(borrow)]
+    jsonrpc: Cow<'a, str>,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    pub id: Value,
+    pub params: ToolCallParams,
+}
+
+/// What a `tools/call` carries; an object only (see `ToolCall`).
+#[derive(Debug)]
+pub struct ToolCallParams {
+    pub name: String,
+    pub arguments: Map<String, Value>,
+    /// `Null` when there is none.
+    pub meta: Value,
+}
+
+impl<'a> ToolCall<'a> {
+    pub fn read(message: &'a [u8]) -> Option<Self> {
+        // An array would be read by position; the general reading refuses it.
+        if message.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
+        let call: Self = serde_json::from_slice(message).ok()?;
+        let id_fits = call.id.is_string() || call.id.is_i64() || call.id.is_u64();
+        (call.jsonrpc == "2.0" && call.method == "tools/call" && id_fits).then_some(call)
+    }
+}
+
+impl<'de> Deserialize<'de> for ToolCallParams {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = ToolCallParams;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            // Members as `Value` reads them: unknown ones skipped, the last
+            // of a repeated one kept, `arguments: null` as none.
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolCallParams, A::Error> {
+                let mut params = ToolCallParams {
+                    name: String::new(),
+                    arguments: Map::new(),
+                    meta: Value::Null,
+                };
+                let mut named = false;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match &*key {
+                        "name" => {
+                            params.name = map.next_value()?;
+                            named = true;
+                        }
+                        "arguments" => {
+                            params.arguments = map
+                                .next_value::<Option<Map<String, Value>>>()?
+                                .unwrap_or_default()
+                        }
+                        "_meta" => params.meta = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                if !named {
+                    return Err(serde::de::Error::missing_field("name"));
+                }
+                Ok(params)
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
 pub fn response(id: &Value, result: Value) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "result": result })
 }
@@ -293,6 +379,48 @@ mod tests {
             serde_json::from_slice(&call_response(&json!(2), &Outcome::Empty, true)).unwrap();
         assert_eq!(deleted["result"]["content"][0]["text"], "Done.");
         assert_eq!(deleted["result"]["resultType"], "complete");
+    }
+
+    #[test]
+    fn a_tool_call_is_read_in_its_shape_and_anything_else_is_left_to_the_general_reading() {
+        let call = ToolCall::read(
+            br#" {"jsonrpc":"2.0","id":"a","method":"tools/call","extra":[1],
+                 "params":{"name":"getTask","arguments":{"number":3},"more":{},
+                           "_meta":{"k":"v"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(call.id, json!("a"));
+        assert_eq!(call.params.name, "getTask");
+        assert_eq!(call.params.arguments["number"], 3);
+        assert_eq!(call.params.meta, json!({"k": "v"}));
+        let bare =
+            ToolCall::read(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"getMe","arguments":null}}"#)
+                .unwrap();
+        assert!(bare.params.arguments.is_empty());
+        assert!(bare.params.meta.is_null());
+        for other in [
+            // A batch, and parameters by position.
+            &br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"getMe"}}]"#[..],
+            br#"["2.0","tools/call",1,{"name":"getMe"}]"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["getMe",{}]}"#,
+            // Another method, version, id type; a name or arguments of the wrong type.
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"getMe"}}"#,
+            br#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"getMe"}}"#,
+            br#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"getMe"}}"#,
+            br#"{"jsonrpc":"2.0","id":1.5,"method":"tools/call","params":{"name":"getMe"}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":[]}}"#,
+            // A notification, and a repeated member.
+            br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"getMe"}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/call","params":{"name":"getMe"}}"#,
+        ] {
+            assert!(
+                ToolCall::read(other).is_none(),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 
     #[test]

@@ -61,12 +61,29 @@ pub fn judge(
     params: &Value,
     id: &Value,
 ) -> Result<Era, Refusal> {
+    // The target of the methods that have one: a tool, a prompt, a resource.
+    let target = match method {
+        "tools/call" | "prompts/get" => Some(params["name"].as_str()),
+        "resources/read" => Some(params["uri"].as_str()),
+        _ => None,
+    };
+    judge_parts(headers, method, &params["_meta"], target, id)
+}
+
+/// `judge`, from the parts of the request it looks at: `params._meta`, and
+/// for methods that name a target (`Some`), the name the body gives.
+pub fn judge_parts(
+    headers: &HeaderMap,
+    method: &str,
+    meta: &Value,
+    target: Option<Option<&str>>,
+    id: &Value,
+) -> Result<Era, Refusal> {
     let refuse = |status, code, message: &str, data: Option<Value>| Refusal {
         status,
         error: protocol::error(id, code, message, data),
     };
     let header_version = header(headers, "mcp-protocol-version");
-    let meta = &params["_meta"];
     // A request is on the stateless wire when it says so anywhere: its
     // `_meta`, a header naming a revision that has no handshake, or a
     // method that exists only there.
@@ -141,12 +158,6 @@ pub fn judge(
             None,
         ));
     }
-    // The target of the methods that have one: a tool, a prompt, a resource.
-    let target = match method {
-        "tools/call" | "prompts/get" => Some(params["name"].as_str()),
-        "resources/read" => Some(params["uri"].as_str()),
-        _ => None,
-    };
     if let Some(target) = target
         && header(headers, "mcp-name").as_deref() != target
     {
