@@ -45,6 +45,15 @@ pub enum ProblemKind {
     TimedOut,
 }
 
+/// What a problem kind is: its `type` slug, status, title and the
+/// explanation its page gives.
+struct Facts {
+    slug: &'static str,
+    status: StatusCode,
+    title: &'static str,
+    explanation: &'static str,
+}
+
 impl ProblemKind {
     pub const ALL: [ProblemKind; 17] = [
         Self::InvalidRequest,
@@ -66,141 +75,151 @@ impl ProblemKind {
         Self::TimedOut,
     ];
 
-    pub fn slug(self) -> &'static str {
+    /// Everything about a kind, in one place: adding a kind is one variant
+    /// and one arm here (and its place in `ALL`).
+    fn facts(self) -> Facts {
         match self {
-            Self::InvalidRequest => "invalid-request",
-            Self::MalformedJson => "malformed-json",
-            Self::Unauthorized => "unauthorized",
-            Self::InsufficientScope => "insufficient-scope",
-            Self::NotFound => "not-found",
-            Self::MethodNotAllowed => "method-not-allowed",
-            Self::PayloadTooLarge => "payload-too-large",
-            Self::UnsupportedMediaType => "unsupported-media-type",
-            Self::Conflict => "conflict",
-            Self::Internal => "internal-error",
-            Self::Unavailable => "unavailable",
-            Self::UriTooLong => "uri-too-long",
-            Self::HeadersTooLarge => "headers-too-large",
-            Self::RateLimited => "rate-limited",
-            Self::IdempotencyKeyReused => "idempotency-key-reused",
-            Self::RequestInProgress => "request-in-progress",
-            Self::TimedOut => "timed-out",
+            Self::InvalidRequest => Facts {
+                slug: "invalid-request",
+                status: StatusCode::BAD_REQUEST,
+                title: "The request has an invalid value",
+                explanation: "A parameter or body field has a value outside what the operation accepts. \
+                     `errors` lists each field with what would be accepted; correct those fields \
+                     and repeat the call.",
+            },
+            Self::MalformedJson => Facts {
+                slug: "malformed-json",
+                status: StatusCode::BAD_REQUEST,
+                title: "The request body is not valid JSON",
+                explanation: "The body could not be parsed as JSON. Send one JSON object with \
+                     `Content-Type: application/json`; `detail` gives the position of the error.",
+            },
+            Self::Unauthorized => Facts {
+                slug: "unauthorized",
+                status: StatusCode::UNAUTHORIZED,
+                title: "A valid access token is required",
+                explanation: "The request carried no access token, or one that is expired, malformed or \
+                     not issued by this server. Obtain a new token and send it as \
+                     `Authorization: Bearer <token>`.",
+            },
+            Self::InsufficientScope => Facts {
+                slug: "insufficient-scope",
+                status: StatusCode::FORBIDDEN,
+                title: "The access token lacks a required scope",
+                explanation: "The access token is valid but was not granted the scope this operation \
+                     needs. Request a token with the scope named in `detail`.",
+            },
+            Self::NotFound => Facts {
+                slug: "not-found",
+                status: StatusCode::NOT_FOUND,
+                title: "Not found",
+                explanation: "The addressed resource does not exist or belongs to someone else. List the \
+                     resources you can see to find the right identifier.",
+            },
+            Self::MethodNotAllowed => Facts {
+                slug: "method-not-allowed",
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                title: "Method not allowed",
+                explanation: "The path exists but does not support this HTTP method. See /openapi.json \
+                     for the operations.",
+            },
+            Self::PayloadTooLarge => Facts {
+                slug: "payload-too-large",
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                title: "The request body is too large",
+                explanation: "The request body is larger than the server accepts.",
+            },
+            Self::UnsupportedMediaType => Facts {
+                slug: "unsupported-media-type",
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                title: "Unsupported content type",
+                explanation: "The body was sent with a content type this operation does not accept. \
+                     Send JSON with `Content-Type: application/json`.",
+            },
+            Self::Conflict => Facts {
+                slug: "conflict",
+                status: StatusCode::CONFLICT,
+                title: "The request conflicts with the current state",
+                explanation: "The change cannot be applied to the resource in its current state. Fetch \
+                     it again and retry.",
+            },
+            Self::Internal => Facts {
+                slug: "internal-error",
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                title: "Internal error",
+                explanation: "The server failed to handle the request. Nothing about the cause is \
+                     disclosed; retrying later may succeed.",
+            },
+            Self::Unavailable => Facts {
+                slug: "unavailable",
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "Service unavailable",
+                explanation: "A dependency of the server is unreachable. Retry later.",
+            },
+            Self::UriTooLong => Facts {
+                slug: "uri-too-long",
+                status: StatusCode::URI_TOO_LONG,
+                title: "The request URL is too long",
+                explanation: "The URL (path and query) is longer than the server accepts. Shorten the \
+                     query, for example a search text.",
+            },
+            Self::HeadersTooLarge => Facts {
+                slug: "headers-too-large",
+                status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                title: "The request headers are too large",
+                explanation: "The request's headers together are larger than the server accepts. Send \
+                     fewer or shorter headers.",
+            },
+            Self::RateLimited => Facts {
+                slug: "rate-limited",
+                status: StatusCode::TOO_MANY_REQUESTS,
+                title: "Too many requests",
+                explanation: "The caller sent more requests than its rate limit allows. Wait the number \
+                     of seconds in `Retry-After` before the next request; the `RateLimit` and \
+                     `RateLimit-Policy` headers say how much of the limit is left.",
+            },
+            Self::IdempotencyKeyReused => Facts {
+                slug: "idempotency-key-reused",
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                title: "The idempotency key was used for a different request",
+                explanation: "An earlier request used the same `Idempotency-Key` with a different method, \
+                     path or body. Use a new key for a new request; repeat a request only with \
+                     exactly its first body.",
+            },
+            Self::RequestInProgress => Facts {
+                slug: "request-in-progress",
+                status: StatusCode::CONFLICT,
+                title: "A request with this idempotency key is in progress",
+                explanation: "The first request with this `Idempotency-Key` is still being handled. Retry \
+                     after `Retry-After` seconds to receive its result.",
+            },
+            Self::TimedOut => Facts {
+                slug: "timed-out",
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "The request took too long",
+                explanation: "The server did not finish the request in time and abandoned it; nothing it \
+                     had not committed was kept. Retry later, with the same `Idempotency-Key` if \
+                     you sent one.",
+            },
         }
+    }
+
+    pub fn slug(self) -> &'static str {
+        self.facts().slug
     }
 
     pub fn status(self) -> StatusCode {
-        match self {
-            Self::InvalidRequest | Self::MalformedJson => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Conflict | Self::RequestInProgress => StatusCode::CONFLICT,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
-            Self::UriTooLong => StatusCode::URI_TOO_LONG,
-            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-        }
+        self.facts().status
     }
 
     pub fn title(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "The request has an invalid value",
-            Self::MalformedJson => "The request body is not valid JSON",
-            Self::Unauthorized => "A valid access token is required",
-            Self::InsufficientScope => "The access token lacks a required scope",
-            Self::NotFound => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
-            Self::PayloadTooLarge => "The request body is too large",
-            Self::UnsupportedMediaType => "Unsupported content type",
-            Self::Conflict => "The request conflicts with the current state",
-            Self::Internal => "Internal error",
-            Self::Unavailable => "Service unavailable",
-            Self::UriTooLong => "The request URL is too long",
-            Self::HeadersTooLarge => "The request headers are too large",
-            Self::RateLimited => "Too many requests",
-            Self::IdempotencyKeyReused => "The idempotency key was used for a different request",
-            Self::RequestInProgress => "A request with this idempotency key is in progress",
-            Self::TimedOut => "The request took too long",
-        }
+        self.facts().title
     }
 
     /// What the problem type means and what a caller does about it; served at
     /// the `type` URI.
     pub fn explanation(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => {
-                "A parameter or body field has a value outside what the operation accepts. \
-                 `errors` lists each field with what would be accepted; correct those fields \
-                 and repeat the call."
-            }
-            Self::MalformedJson => {
-                "The body could not be parsed as JSON. Send one JSON object with \
-                 `Content-Type: application/json`; `detail` gives the position of the error."
-            }
-            Self::Unauthorized => {
-                "The request carried no access token, or one that is expired, malformed or \
-                 not issued by this server. Obtain a new token and send it as \
-                 `Authorization: Bearer <token>`."
-            }
-            Self::InsufficientScope => {
-                "The access token is valid but was not granted the scope this operation \
-                 needs. Request a token with the scope named in `detail`."
-            }
-            Self::NotFound => {
-                "The addressed resource does not exist or belongs to someone else. List the \
-                 resources you can see to find the right identifier."
-            }
-            Self::MethodNotAllowed => {
-                "The path exists but does not support this HTTP method. See /openapi.json \
-                 for the operations."
-            }
-            Self::PayloadTooLarge => "The request body is larger than the server accepts.",
-            Self::UnsupportedMediaType => {
-                "The body was sent with a content type this operation does not accept. \
-                 Send JSON with `Content-Type: application/json`."
-            }
-            Self::Conflict => {
-                "The change cannot be applied to the resource in its current state. Fetch \
-                 it again and retry."
-            }
-            Self::Internal => {
-                "The server failed to handle the request. Nothing about the cause is \
-                 disclosed; retrying later may succeed."
-            }
-            Self::Unavailable => "A dependency of the server is unreachable. Retry later.",
-            Self::UriTooLong => {
-                "The URL (path and query) is longer than the server accepts. Shorten the \
-                 query, for example a search text."
-            }
-            Self::HeadersTooLarge => {
-                "The request's headers together are larger than the server accepts. Send \
-                 fewer or shorter headers."
-            }
-            Self::RateLimited => {
-                "The caller sent more requests than its rate limit allows. Wait the number \
-                 of seconds in `Retry-After` before the next request; the `RateLimit` and \
-                 `RateLimit-Policy` headers say how much of the limit is left."
-            }
-            Self::IdempotencyKeyReused => {
-                "An earlier request used the same `Idempotency-Key` with a different method, \
-                 path or body. Use a new key for a new request; repeat a request only with \
-                 exactly its first body."
-            }
-            Self::RequestInProgress => {
-                "The first request with this `Idempotency-Key` is still being handled. Retry \
-                 after `Retry-After` seconds to receive its result."
-            }
-            Self::TimedOut => {
-                "The server did not finish the request in time and abandoned it; nothing it \
-                 had not committed was kept. Retry later, with the same `Idempotency-Key` if \
-                 you sent one."
-            }
-        }
+        self.facts().explanation
     }
 
     pub fn type_uri(self) -> String {
@@ -534,5 +553,28 @@ impl ApiResponse for Problem {
 
     fn register(registry: &mut Registry) {
         ProblemBody::register(registry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once_and_found_by_its_own_slug() {
+        // `ALL` in declaration order: a kind left out or listed twice shows
+        // as a gap in the discriminants.
+        for (index, kind) in ProblemKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind:?}");
+            assert_eq!(ProblemKind::from_slug(kind.slug()), Some(kind));
+            assert_eq!(kind.type_uri(), format!("/problems/{}", kind.slug()));
+            assert!(!kind.title().is_empty() && !kind.explanation().is_empty());
+        }
+        assert_eq!(ProblemKind::from_slug("no-such-kind"), None);
+        assert_eq!(ProblemKind::Internal.slug(), "internal-error");
+        assert_eq!(
+            ProblemKind::IdempotencyKeyReused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 }
