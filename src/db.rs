@@ -451,13 +451,28 @@ pub fn statement(
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// The driver's error under a SeaORM one, for the checks below that read
+/// its kind or the database's error code.
+fn sqlx_cause(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
+}
+
 /// Whether a failure is the database being busy rather than broken: a lock
 /// or the pool not handed out in time, a statement cancelled for taking too
 /// long, SQLite's busy or locked answers. What waits too long behind another
 /// transaction gets, so the caller may say "retry shortly".
 pub fn is_contention(err: &DbErr) -> bool {
-    use sea_orm::{ConnAcquireErr, RuntimeErr, sqlx};
-    let database = |err: &sqlx::Error| match err {
+    use sea_orm::{ConnAcquireErr, sqlx};
+    if matches!(err, DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)) {
+        return true;
+    }
+    sqlx_cause(err).is_some_and(|err| match err {
         sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(db) => matches!(
             db.code().as_deref(),
@@ -466,14 +481,7 @@ pub fn is_contention(err: &DbErr) -> bool {
             Some("57014" | "55P03" | "5" | "6")
         ),
         _ => false,
-    };
-    match err {
-        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => database(e),
-        _ => false,
-    }
+    })
 }
 
 /// Whether a failure means the database cannot answer right now, so the
@@ -481,8 +489,11 @@ pub fn is_contention(err: &DbErr) -> bool {
 /// or the database unreachable — no connection to be had, the connection
 /// lost, the server shutting down or refusing new connections.
 pub fn is_unavailable(err: &DbErr) -> bool {
-    use sea_orm::{RuntimeErr, sqlx};
-    let unreachable = |err: &sqlx::Error| match err {
+    use sea_orm::sqlx;
+    if is_contention(err) || matches!(err, DbErr::ConnectionAcquire(_)) {
+        return true;
+    }
+    sqlx_cause(err).is_some_and(|err| match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
@@ -496,15 +507,7 @@ pub fn is_unavailable(err: &DbErr) -> bool {
                 || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03" | "14" | "10")
         }),
         _ => false,
-    };
-    is_contention(err)
-        || match err {
-            DbErr::ConnectionAcquire(_) => true,
-            DbErr::Conn(RuntimeErr::SqlxError(e))
-            | DbErr::Exec(RuntimeErr::SqlxError(e))
-            | DbErr::Query(RuntimeErr::SqlxError(e)) => unreachable(e),
-            _ => false,
-        }
+    })
 }
 
 /// `SELECT 1`, for readiness.

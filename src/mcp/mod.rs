@@ -255,16 +255,8 @@ impl McpServer {
         principal: Principal,
     ) -> poem::Result<Response> {
         let stateless = era.is_stateless();
-        let invalid = |message: &str, data: Option<Value>| {
-            Ok(rpc_reply(
-                if stateless {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::OK
-                },
-                &protocol::error(id, protocol::INVALID_PARAMS, message, data),
-            ))
-        };
+        let invalid =
+            |message: &str, data: Option<Value>| Ok(invalid_params(id, stateless, message, data));
         let empty_arguments = Map::new();
         let mut result = match method {
             // The handshake and its keep-alive exist only before 2026-07-28.
@@ -382,9 +374,7 @@ impl McpServer {
         }
         Ok(rpc_reply(StatusCode::OK, &protocol::response(id, result)))
     }
-}
 
-impl McpServer {
     /// Runs the tool `name` for `principal`; `arguments` is `None` when the
     /// request's were not an object.
     async fn call_tool(
@@ -395,16 +385,7 @@ impl McpServer {
         stateless: bool,
         principal: Principal,
     ) -> poem::Result<Response> {
-        let invalid = |message: &str| {
-            Ok(rpc_reply(
-                if stateless {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::OK
-                },
-                &protocol::error(id, protocol::INVALID_PARAMS, message, None),
-            ))
-        };
+        let invalid = |message: &str| Ok(invalid_params(id, stateless, message, None));
         let Some(tool) = self.catalog.get(name) else {
             return invalid(&format!(
                 "Unknown tool: `{name}`. tools/list names the tools."
@@ -425,6 +406,20 @@ impl McpServer {
             protocol::call_response(id, &outcome, stateless),
         ))
     }
+}
+
+/// Parameters the method cannot take: a 400 on the stateless wire, inside
+/// a 200 for clients that negotiated with `initialize`.
+fn invalid_params(id: &Value, stateless: bool, message: &str, data: Option<Value>) -> Response {
+    let status = if stateless {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    rpc_reply(
+        status,
+        &protocol::error(id, protocol::INVALID_PARAMS, message, data),
+    )
 }
 
 fn rpc_reply(status: StatusCode, body: &Value) -> Response {

@@ -97,14 +97,15 @@ pub fn endpoint(
     let tool_metrics = serving.metrics.clone();
     let tool_operations = spec::service(tool_apis)
         .into_endpoint()
-        .around(move |ep, req| {
+        .around(move |ep, mut req| {
             let metrics = tool_metrics.clone();
             async move {
                 let started = Instant::now();
+                // Taken, not copied: nothing further in reads it.
                 let tool = req
-                    .extensions()
-                    .get::<mcp::call::Calling>()
-                    .map_or_else(|| "unmatched".to_owned(), |calling| calling.0.clone());
+                    .extensions_mut()
+                    .remove::<mcp::call::Calling>()
+                    .map_or_else(|| "unmatched".to_owned(), |calling| calling.0);
                 let response = errors::render(ep.call(req).await, || None);
                 metrics.request(Door::Mcp, &tool, response.status(), started.elapsed());
                 Ok(response)
