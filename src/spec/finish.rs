@@ -101,6 +101,7 @@ pub fn finish(mut doc: Value, public_url: &PublicUrl) -> Result<Value, SpecError
             }
         }
     }
+    super::enum_names::name_enum_members(&mut doc)?;
     Ok(doc)
 }
 
@@ -321,10 +322,22 @@ fn collapse_annotated_ref(object: &mut Map<String, Value>) {
 }
 
 fn make_nullable(object: &mut Map<String, Value>) {
-    if let Some(values) = object.get_mut("enum").and_then(Value::as_array_mut)
-        && !values.contains(&Value::Null)
-    {
-        values.push(Value::Null);
+    // A nullable enum is "one of these, or null" as two alternatives: with
+    // `null` inside the enum and the type list, client generators make one
+    // enum class per listed type (openapi-python-client made three identical
+    // `Priority` enums); as alternatives they make `Priority | None`.
+    if object.contains_key("enum") {
+        let mut inner = Map::new();
+        for key in ["type", "enum"] {
+            if let Some(value) = object.remove(key) {
+                inner.insert(key.into(), value);
+            }
+        }
+        object.insert(
+            "anyOf".into(),
+            json!([Value::Object(inner), { "type": "null" }]),
+        );
+        return;
     }
     match object.get_mut("type") {
         Some(Value::String(ty)) => {
@@ -524,7 +537,7 @@ mod tests {
         to_json_schema_2020(&mut schema);
         assert_eq!(
             schema,
-            json!({ "type": ["string", "null"], "enum": ["a", null] })
+            json!({ "anyOf": [{ "type": "string", "enum": ["a"] }, { "type": "null" }] })
         );
     }
 

@@ -2,6 +2,7 @@
 //! operations, finished for the ChatGPT importer (OpenAPI 3.1.0, servers,
 //! `x-openai-isConsequential`), plus the GPT lint that keeps them importable.
 
+pub mod enum_names;
 pub mod finish;
 pub mod lint;
 pub mod policy;
@@ -35,6 +36,8 @@ pub enum SpecError {
     UnknownOperation(String),
     #[error("spec::policy::OPERATIONS lists `{0}`, which no endpoint implements")]
     StalePolicy(String),
+    #[error("enum member `{value}` would be named `{name}`, like another member")]
+    EnumNameClash { value: String, name: String },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("could not write {path}")]

@@ -136,11 +136,22 @@ fn strict_schema(schema: &Value) -> Value {
     Value::Object(strict)
 }
 
+/// Whether a schema accepts null: `null` among its types, or a `null`
+/// alternative.
+fn admits_null(schema: &Value) -> bool {
+    let null = json!("null");
+    schema["type"]
+        .as_array()
+        .is_some_and(|types| types.contains(&null))
+        || schema["anyOf"]
+            .as_array()
+            .is_some_and(|parts| parts.iter().any(|part| part["type"] == null))
+}
+
 /// Makes an optional property nullable, with null read as "not given".
 fn null_means_absent(mut strict: Value, original: &Value) -> Value {
-    let was_nullable = original["type"]
-        .as_array()
-        .is_some_and(|types| types.contains(&json!("null")));
+    let was_nullable = admits_null(original);
+    let already_nullable = admits_null(&strict);
     if let Some(object) = strict.as_object_mut() {
         match object.get_mut("type") {
             Some(Value::String(single)) => {
@@ -151,6 +162,8 @@ fn null_means_absent(mut strict: Value, original: &Value) -> Value {
                 types.push(json!("null"))
             }
             Some(_) => {}
+            // "One of these, or null" already: only the note is missing.
+            None if already_nullable => {}
             None => {
                 return json!({ "anyOf": [strict, { "type": "null" }] });
             }
@@ -248,11 +261,16 @@ mod tests {
         let properties = &create["function"]["parameters"]["properties"];
         assert_eq!(properties["title"]["type"], json!("string"));
         assert_eq!(properties["due_at"]["type"], json!(["string", "null"]));
+        // One of the levels, or null: said once, with what null means.
+        assert_eq!(
+            properties["priority"]["anyOf"],
+            json!([{ "type": "string", "enum": ["low", "normal", "high"] }, { "type": "null" }])
+        );
         assert!(
-            properties["priority"]["enum"]
-                .as_array()
+            properties["priority"]["description"]
+                .as_str()
                 .unwrap()
-                .contains(&Value::Null)
+                .contains("Null here means: not given")
         );
     }
 }

@@ -377,6 +377,51 @@ async fn concurrent_duplicates_across_processes_make_one_task() {
 }
 
 #[tokio::test]
+async fn a_process_killed_right_after_an_action_commits_leaves_a_replay_not_a_second_task() {
+    let app = TestApp::spawn().await;
+    let mut replica = Replica::start(&app).await;
+    let user = app.user("killed-mid-answer@example.com").await;
+    let create = |address: &str| {
+        app.client
+            .post(format!("{address}/v1/tasks"))
+            .bearer_auth(&user.token)
+            .header("Idempotency-Key", "electricity-2026-12")
+            .json(&json!({ "title": "Pay the electricity bill" }))
+            .send()
+    };
+    let call = tokio::spawn(create(&replica.address));
+    // The moment the task is visible from another process the action has
+    // committed: the replica dies there, with its answer maybe unsent.
+    let mut visible = Vec::new();
+    for _ in 0..3000 {
+        let page: Value = app.list_tasks(&user, &[]).await.json().await.unwrap();
+        visible = page["tasks"].as_array().unwrap().clone();
+        if !visible.is_empty() {
+            break;
+        }
+    }
+    replica.kill();
+    assert_eq!(visible.len(), 1, "the replica never created the task");
+    // Answered or cut off: either is what a crash looks like to a client.
+    let _ = call.await;
+
+    // The client retries at once, on another process, with the same key: the
+    // kept answer, not a claim to wait out nor a second run of the action.
+    let retry = create(&app.address).await.unwrap();
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let replayed: Value = retry.json().await.unwrap();
+    assert_eq!(replayed["id"], visible[0]["id"]);
+    let page: Value = app
+        .list_tasks(&user, &[("status", "all")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["tasks"].as_array().unwrap().len(), 1, "{page}");
+}
+
+#[tokio::test]
 async fn api_and_worker_roles_split_the_work() {
     // The test's app serves the API only; a worker process relays its
     // events and serves nothing but health and metrics.
