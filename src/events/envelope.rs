@@ -6,47 +6,123 @@ use uuid::Uuid;
 
 use crate::config::PublicUrl;
 
-/// What happened. The `type` attribute of the envelope, and the filter a
-/// webhook subscription names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What happened: the `type` attribute of the envelope, and the filter a
+/// webhook subscription names. The one list of event types: the webhook
+/// schema, the subscription check, the intake and the README table all come
+/// from it (`message` is the table's "when"; `dataschema` names the version
+/// of the `data` it carries, see [`EventType::data_schema`]; `chat`, on the
+/// events a chat may subscribe to over MCP, says what it means to a person).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumMessage,
+    strum::EnumProperty,
+)]
 pub enum EventType {
+    #[strum(
+        serialize = "task.created",
+        message = "a task was added",
+        props(
+            dataschema = "urn:errand:event-data:task:1",
+            chat = "A task was added to the user's list."
+        )
+    )]
     TaskCreated,
+    #[strum(
+        serialize = "task.updated",
+        message = "a task's title, notes, due time, priority or tags changed (a change that changes nothing publishes nothing)",
+        props(
+            dataschema = "urn:errand:event-data:task:1",
+            chat = "One of the user's tasks was changed (title, notes, due time, priority or tags)."
+        )
+    )]
     TaskUpdated,
+    #[strum(
+        serialize = "task.completed",
+        message = "a task was marked done",
+        props(
+            dataschema = "urn:errand:event-data:task:1",
+            chat = "One of the user's tasks was marked done."
+        )
+    )]
     TaskCompleted,
+    #[strum(
+        serialize = "task.reopened",
+        message = "a done task was opened again",
+        props(
+            dataschema = "urn:errand:event-data:task:1",
+            chat = "One of the user's done tasks was opened again."
+        )
+    )]
     TaskReopened,
+    #[strum(
+        serialize = "task.deleted",
+        message = "a task was deleted (the event carries the task as it was)",
+        props(
+            dataschema = "urn:errand:event-data:task:1",
+            chat = "One of the user's tasks was deleted."
+        )
+    )]
     TaskDeleted,
+    #[strum(
+        serialize = "reminder.scheduled",
+        message = "a reminder was set, or moved with its task's due time",
+        props(dataschema = "urn:errand:event-data:reminder:1")
+    )]
     ReminderScheduled,
+    #[strum(
+        serialize = "reminder.due",
+        message = "a reminder fired (`data.reminder.late` says whether it was late)",
+        props(
+            dataschema = "urn:errand:event-data:reminder:1",
+            chat = "A reminder the user set came due: tell the user about the task it is for."
+        )
+    )]
     ReminderDue,
+    #[strum(
+        serialize = "reminder.cancelled",
+        message = "a reminder was cancelled by the user, or with its task",
+        props(dataschema = "urn:errand:event-data:reminder:1")
+    )]
     ReminderCancelled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
-        Self::TaskCreated,
-        Self::TaskUpdated,
-        Self::TaskCompleted,
-        Self::TaskReopened,
-        Self::TaskDeleted,
-        Self::ReminderScheduled,
-        Self::ReminderDue,
-        Self::ReminderCancelled,
-    ];
+    /// Every event type, in the order the documentation lists them.
+    pub fn all() -> impl Iterator<Item = Self> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TaskCreated => "task.created",
-            Self::TaskUpdated => "task.updated",
-            Self::TaskCompleted => "task.completed",
-            Self::TaskReopened => "task.reopened",
-            Self::TaskDeleted => "task.deleted",
-            Self::ReminderScheduled => "reminder.scheduled",
-            Self::ReminderDue => "reminder.due",
-            Self::ReminderCancelled => "reminder.cancelled",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == raw)
+        raw.parse().ok()
+    }
+
+    /// When it is published, in a phrase (the README's table).
+    pub fn when(self) -> &'static str {
+        strum::EnumMessage::get_message(&self).unwrap_or_default()
+    }
+
+    /// What the event means to the person in a chat, for the events a chat
+    /// client may subscribe to (MCP `events/list`); `None` for the others.
+    pub fn chat_description(self) -> Option<&'static str> {
+        strum::EnumProperty::get_str(&self, "chat")
+    }
+
+    /// The CloudEvents `dataschema`: which shape, and which version of it,
+    /// `data` has. A change a consumer could trip on gets a new version.
+    pub fn data_schema(self) -> &'static str {
+        strum::EnumProperty::get_str(&self, "dataschema").unwrap_or_default()
     }
 }
 
@@ -90,13 +166,15 @@ struct Envelope<'a, D> {
     subject: &'a str,
     time: String,
     datacontenttype: &'static str,
+    dataschema: &'static str,
     data: &'a D,
 }
 
 impl Event {
     /// Renders an event. `subject` names the object within the source, such
-    /// as `tasks/<id>`; `data` is the object as the API shows it together
-    /// with the user id.
+    /// as `tasks/<id>`; `data` is the event's own payload type (never an
+    /// API view, so the API can change without changing what consumers
+    /// parse), of the version `kind` states.
     pub fn new<D: Serialize>(
         source: &Source,
         kind: EventType,
@@ -114,6 +192,7 @@ impl Event {
             subject,
             time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
             datacontenttype: "application/json",
+            dataschema: kind.data_schema(),
             data,
         })?;
         Ok(Self {
@@ -149,6 +228,7 @@ mod tests {
         assert_eq!(doc["type"], "task.completed");
         assert_eq!(doc["subject"], format!("tasks/{key}"));
         assert_eq!(doc["datacontenttype"], "application/json");
+        assert_eq!(doc["dataschema"], "urn:errand:event-data:task:1");
         assert_eq!(doc["data"]["task"]["number"], 1);
         assert!(
             DateTime::parse_from_rfc3339(doc["time"].as_str().unwrap()).is_ok(),
@@ -157,10 +237,31 @@ mod tests {
     }
 
     #[test]
-    fn event_types_round_trip_through_their_names() {
-        for kind in EventType::ALL {
+    fn event_types_round_trip_through_their_names_and_say_when_and_what() {
+        for kind in EventType::all() {
             assert_eq!(EventType::parse(kind.as_str()), Some(kind));
+            assert!(!kind.when().is_empty(), "{kind} says when it happens");
+            assert!(
+                kind.data_schema().starts_with("urn:errand:event-data:"),
+                "{kind} names its data schema"
+            );
         }
+        assert_eq!(EventType::all().count(), 8);
         assert_eq!(EventType::parse("task.exploded"), None);
+        assert_eq!(EventType::parse("Task.Created"), None);
+    }
+
+    /// The README's table of event types is this enum, row for row.
+    #[test]
+    fn the_readme_lists_every_event_type_as_the_enum_says() {
+        let mut table = String::from("| type | when |\n| --- | --- |\n");
+        for kind in EventType::all() {
+            table.push_str(&format!("| `{kind}` | {} |\n", kind.when()));
+        }
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&table),
+            "README.md's event table should read:\n{table}"
+        );
     }
 }

@@ -4,7 +4,12 @@
 use std::sync::LazyLock;
 
 use errand_migrations::OUTBOX_SHARDS;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ConnectionTrait, DbErr, EntityTrait, Iterable,
+    sea_query::{Expr, InsertStatement, IntoIden, Query},
+};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -34,6 +39,42 @@ pub async fn append_all(conn: &impl ConnectionTrait, events: &[Event]) -> Result
         .exec_without_returning(conn)
         .await?;
     Ok(())
+}
+
+/// `event`'s outbox row as `INSERT … SELECT … FROM from`, for a statement
+/// that makes a change and writes its event at once (a data-modifying `WITH`
+/// whose clause `from` yields the row the change made): no row there, no
+/// event. `payload` is the payload column's expression, for an event whose
+/// rendering SQL completes from `from` (the rendered payload is `$1` in it).
+/// Built from the same row as [`append`], column for column.
+pub fn insert_selecting(
+    event: &Event,
+    from: impl IntoIden + Clone,
+    payload: &'static str,
+) -> Result<InsertStatement, DbErr> {
+    let row = row(event);
+    let mut select = Query::select();
+    let mut columns = Vec::new();
+    for column in outbox::Column::iter() {
+        // The sequence number is the database's to choose.
+        let Some(value) = row.get(column).into_value() else {
+            continue;
+        };
+        columns.push(column);
+        select.expr(if matches!(column, outbox::Column::Payload) {
+            Expr::cust_with_values(payload, [value])
+        } else {
+            Expr::val(value)
+        });
+    }
+    select.from(from);
+    let mut insert = Query::insert();
+    insert
+        .into_table(outbox::Entity)
+        .columns(columns)
+        .select_from(select)
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    Ok(insert)
 }
 
 fn row(event: &Event) -> outbox::ActiveModel {

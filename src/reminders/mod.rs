@@ -7,6 +7,7 @@
 
 pub mod api;
 mod entity;
+pub mod events;
 pub mod offset;
 pub mod scheduler;
 pub mod store;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     entity::{self as reminder},
+    events::{self, TaskBrief},
     offset::BeforeDue,
     views::{ReminderStatus, ReminderView},
 };
@@ -75,18 +76,7 @@ fn view(row: &reminder::Model) -> Result<ReminderView> {
     })
 }
 
-/// What a `reminder.due` event says about its task, so that whoever is told
-/// (a webhook receiver, a chat) can say what the reminder is about.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TaskBrief {
-    pub number: i64,
-    pub title: String,
-    pub due_at: Option<crate::timestamp::UtcTimestamp>,
-    pub tags: Vec<String>,
-}
-
-/// The event for a change to a reminder, keyed by its task so that it stays
-/// in order with the task's own events.
+/// The event for a change to a reminder (see `reminders::events`).
 fn event(source: &Source, kind: EventType, row: &reminder::Model) -> Result<Event> {
     event_about(source, kind, row, None)
 }
@@ -97,26 +87,10 @@ fn event_about(
     row: &reminder::Model,
     task: Option<&TaskBrief>,
 ) -> Result<Event> {
-    #[derive(serde::Serialize)]
-    struct Data<'a> {
-        user_id: Uuid,
-        task_id: Uuid,
-        reminder: ReminderView,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        task: Option<&'a TaskBrief>,
-    }
-    Ok(Event::new(
-        source,
-        kind,
-        row.task_id,
-        &format!("reminders/{}", row.id),
-        &Data {
-            user_id: row.user_id,
-            task_id: row.task_id,
-            reminder: view(row)?,
-            task,
-        },
-    )?)
+    events::reminder_event(source, kind, row, task).map_err(|error| match error {
+        events::EventError::Corrupt(why) => StoreError::Corrupt { id: row.id, why },
+        events::EventError::Render(error) => StoreError::Event(error),
+    })
 }
 
 /// How many reminders of a task are waiting to fire.

@@ -4,6 +4,7 @@ pub mod agenda;
 pub mod api;
 pub mod domain;
 pub mod entity;
+pub mod events;
 pub mod listing;
 pub mod store;
 pub mod views;

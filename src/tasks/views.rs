@@ -44,19 +44,35 @@ pub struct TaskView {
 
 impl From<Task> for TaskView {
     fn from(task: Task) -> Self {
+        // Every field named, no `..`: a field added to `Task` fails to
+        // compile here until the API shows it or leaves it out on purpose.
+        let Task {
+            id,
+            number,
+            title,
+            notes,
+            status,
+            priority,
+            due_at,
+            tags,
+            created_at,
+            updated_at,
+            completed_at,
+            version,
+        } = task;
         Self {
-            id: task.id,
-            number: task.number.get(),
-            title: task.title,
-            notes: task.notes,
-            status: task.status,
-            priority: task.priority,
-            due_at: task.due_at.map(UtcTimestamp::from),
-            tags: task.tags,
-            created_at: task.created_at.into(),
-            updated_at: task.updated_at.into(),
-            completed_at: task.completed_at.map(UtcTimestamp::from),
-            version: task.version,
+            id,
+            number: number.get(),
+            title,
+            notes,
+            status,
+            priority,
+            due_at: due_at.map(UtcTimestamp::from),
+            tags,
+            created_at: created_at.into(),
+            updated_at: updated_at.into(),
+            completed_at: completed_at.map(UtcTimestamp::from),
+            version,
         }
     }
 }

@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     TransactionTrait,
-    sea_query::{Expr, ExprTrait, OnConflict},
+    sea_query::{Expr, ExprTrait, OnConflict, Query, UpdateStatement},
 };
 use uuid::Uuid;
 
@@ -90,12 +90,19 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Us
     user::Entity::find_by_id(id).one(db).await
 }
 
-/// [`next_task_number`] as one PostgreSQL statement, for a caller that
-/// creates the task in the same statement (a data-modifying `WITH`): `$1` is
-/// the user's id, and it yields one row, `task_counter`, or none when there
-/// is no such user.
-pub const NEXT_TASK_NUMBER_POSTGRES: &str =
-    "UPDATE users SET task_counter = task_counter + 1 WHERE id = $1 RETURNING task_counter";
+/// [`next_task_number`] as a statement, for a caller that makes it a clause
+/// of a larger one (a data-modifying `WITH`): it yields one row with the
+/// returned column, the number, or none when there is no such user.
+pub fn next_task_number_statement(id: Uuid) -> (UpdateStatement, user::Column) {
+    let counter = user::Column::TaskCounter;
+    let mut update = Query::update();
+    update
+        .table(user::Entity)
+        .value(counter, Expr::col(counter).add(1))
+        .and_where(user::Column::Id.eq(id))
+        .returning_col(counter);
+    (update, counter)
+}
 
 /// Hands out the user's next task number (1, 2, 3…). Call it inside the
 /// transaction that creates the task: the increment locks the user's row

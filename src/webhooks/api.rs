@@ -9,7 +9,7 @@ use url::Host;
 
 use super::{
     store::{self, MAX_WEBHOOKS_PER_USER, StoreError},
-    views::{CreatedWebhookView, DeliveryView, WebhookView},
+    views::{CreatedWebhookView, DeliveryView, EventTypeName, WebhookView},
 };
 use crate::{
     auth::{Authorized, Scope, WebhooksManage},
@@ -90,9 +90,9 @@ impl WebhooksApi {
 pub struct CreateWebhookBody {
     /// The https URL events are POSTed to. It must resolve to a public address.
     url: String,
-    /// The event types to deliver (task.created, task.updated, task.completed, task.reopened, task.deleted, reminder.scheduled, reminder.due, reminder.cancelled); omit or [] for all.
+    /// The event types to deliver; omit or [] for all.
     #[oai(nullable)]
-    event_types: Option<Vec<String>>,
+    event_types: Option<Vec<EventTypeName>>,
     /// A note for yourself, at most 200 characters.
     #[oai(nullable)]
     description: Option<String>,
@@ -139,11 +139,11 @@ fn no_such_webhook() -> Problem {
     Problem::not_found("You have no webhook with that id. Call listWebhooks to find it.")
 }
 
-fn event_types(raw: Option<Vec<String>>) -> Result<Vec<EventType>, Problem> {
+fn event_types(raw: Option<Vec<EventTypeName>>) -> Result<Vec<EventType>, Problem> {
     let mut types = Vec::new();
-    for (i, name) in raw.unwrap_or_default().iter().enumerate() {
+    for (i, EventTypeName(name)) in raw.unwrap_or_default().iter().enumerate() {
         let Some(kind) = EventType::parse(name) else {
-            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            let known: Vec<&str> = EventType::all().map(EventType::as_str).collect();
             return Err(Problem::invalid_field(
                 format!("event_types[{i}]"),
                 format!(

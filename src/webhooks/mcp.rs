@@ -34,34 +34,16 @@ use crate::{
     timestamp::Timestamp,
 };
 
-/// The events a client may subscribe to, the reminder first: it is what a
-/// person asked to be told about.
-const EVENTS: [(EventType, &str); 6] = [
-    (
-        EventType::ReminderDue,
-        "A reminder the user set came due: tell the user about the task it is for.",
-    ),
-    (
-        EventType::TaskCreated,
-        "A task was added to the user's list.",
-    ),
-    (
-        EventType::TaskUpdated,
-        "One of the user's tasks was changed (title, notes, due time, priority or tags).",
-    ),
-    (
-        EventType::TaskCompleted,
-        "One of the user's tasks was marked done.",
-    ),
-    (
-        EventType::TaskReopened,
-        "One of the user's done tasks was opened again.",
-    ),
-    (
-        EventType::TaskDeleted,
-        "One of the user's tasks was deleted.",
-    ),
-];
+/// The events a client may subscribe to (those `events::EventType` gives a
+/// chat description), the reminder first: it is what a person asked to be
+/// told about.
+fn offered() -> impl Iterator<Item = (EventType, &'static str)> {
+    let mut offered: Vec<(EventType, &'static str)> = EventType::all()
+        .filter_map(|kind| Some((kind, kind.chat_description()?)))
+        .collect();
+    offered.sort_by_key(|(kind, _)| *kind != EventType::ReminderDue);
+    offered.into_iter()
+}
 
 /// How long a subscription lasts when the client does not say, and the
 /// bounds of what it may ask for (a lifetime shorter than the minimum would
@@ -128,9 +110,8 @@ impl EventsError {
 }
 
 fn event_named(name: &str) -> Option<EventType> {
-    EVENTS
-        .iter()
-        .map(|(kind, _)| *kind)
+    offered()
+        .map(|(kind, _)| kind)
         .find(|kind| kind.as_str() == name)
 }
 
@@ -171,15 +152,14 @@ fn payload_schema(kind: EventType) -> Value {
 
 /// `events/list`.
 pub fn definitions() -> Value {
-    let events: Vec<Value> = EVENTS
-        .iter()
+    let events: Vec<Value> = offered()
         .map(|(kind, description)| {
             json!({
                 "name": kind.as_str(),
                 "description": description,
                 "delivery": ["webhook"],
                 "inputSchema": filter_schema(),
-                "payloadSchema": payload_schema(*kind),
+                "payloadSchema": payload_schema(kind),
             })
         })
         .collect();

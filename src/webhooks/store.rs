@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{
     entity::{delivery, webhook},
     signature::SigningSecret,
-    views::{DeliveryStatus, DeliveryView, WebhookStatus, WebhookView},
+    views::{DeliveryStatus, DeliveryView, EventTypeName, WebhookStatus, WebhookView},
 };
 use crate::{
     events::EventType,
@@ -69,7 +69,7 @@ fn view(row: &webhook::Model) -> WebhookView {
         event_types: row
             .event_types
             .split_whitespace()
-            .map(str::to_owned)
+            .map(|name| EventTypeName(name.to_owned()))
             .collect(),
         description: row.description.clone(),
         status: if row.disabled_at.is_some() {

@@ -1,10 +1,34 @@
 //! What webhook operations return.
 
-use poem_openapi::Object;
-use serde::Serialize;
+use poem_openapi::{Object, registry::MetaSchema};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{string_enum, timestamp::UtcTimestamp};
+use crate::{events::EventType, openapi_via_serde, string_enum, timestamp::UtcTimestamp};
+
+/// An event type's name as the webhook operations take and show it. The
+/// schema lists every `events::EventType`; the name is checked by
+/// createWebhook, which refuses any other with the list to choose from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventTypeName(pub String);
+
+impl EventTypeName {
+    fn schema() -> MetaSchema {
+        let mut schema = MetaSchema::new("string");
+        schema.enum_items = EventType::all().map(|kind| kind.as_str().into()).collect();
+        schema.example = Some(EventType::ReminderDue.as_str().into());
+        schema
+    }
+}
+
+impl From<EventType> for EventTypeName {
+    fn from(kind: EventType) -> Self {
+        Self(kind.as_str().to_owned())
+    }
+}
+
+openapi_via_serde!(EventTypeName, "EventType", EventTypeName::schema());
 
 string_enum! {
     /// Whether a subscription receives events.
@@ -31,7 +55,7 @@ pub struct WebhookView {
     /// Where events are POSTed.
     pub url: String,
     /// The event types delivered; empty means every type.
-    pub event_types: Vec<String>,
+    pub event_types: Vec<EventTypeName>,
     #[oai(nullable)]
     pub description: Option<String>,
     pub status: WebhookStatus,
