@@ -107,6 +107,27 @@ pub struct SigningArgs {
     /// Without it a key is generated once and kept in the database.
     #[arg(long, env = "ERRAND_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub sealing: SealingArgs,
+}
+
+/// What seals secrets at rest.
+#[derive(Debug, Clone, Args)]
+pub struct SealingArgs {
+    /// 32 bytes of base64 that seal the secrets Errand keeps in its
+    /// database and must use again: token-signing keys, webhook signing
+    /// secrets, kept idempotent responses, queued mail. Without it a key is
+    /// generated once and kept in the database. (Named for its first use.)
+    #[arg(long, env = "ERRAND_WEBHOOK_SECRET_KEY", hide_env_values = true)]
+    pub webhook_secret_key: Option<String>,
+}
+
+impl SealingArgs {
+    /// The sealing key, if one is configured (an empty value is none).
+    pub fn sealing_key(&self) -> Option<String> {
+        self.webhook_secret_key.clone().filter(|k| !k.is_empty())
+    }
 }
 
 /// Accepting access tokens from an external OpenID Connect provider.
@@ -142,13 +163,30 @@ impl OidcSettings {
 }
 
 /// Who is allowed in, and how tokens are made and checked.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AuthSettings {
     pub signing_key_file: Option<PathBuf>,
+    /// `ERRAND_WEBHOOK_SECRET_KEY`: seals secrets at rest (see `sealing`).
+    pub sealing_key: Option<String>,
     pub oidc: Option<OidcSettings>,
     /// How many trusted proxies append to `X-Forwarded-For` in front of
     /// Errand (0: take the peer address).
     pub trusted_proxy_hops: u8,
+}
+
+/// By hand: the sealing key is a secret and never printed.
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("signing_key_file", &self.signing_key_file)
+            .field(
+                "sealing_key",
+                &self.sealing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("oidc", &self.oidc)
+            .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .finish()
+    }
 }
 
 /// The default topic events are published to.
@@ -327,11 +365,6 @@ pub struct WebhookArgs {
     #[arg(long, env = "ERRAND_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private: bool,
 
-    /// 32 bytes of base64 that seal webhook signing secrets at rest.
-    /// Without it a key is generated once and kept in the database.
-    #[arg(long, env = "ERRAND_WEBHOOK_SECRET_KEY", hide_env_values = true)]
-    pub webhook_secret_key: Option<String>,
-
     /// The Kafka consumer group of the webhook intake.
     #[arg(long, env = "ERRAND_WEBHOOK_GROUP", default_value = DEFAULT_WEBHOOK_GROUP)]
     pub webhook_group: String,
@@ -342,7 +375,6 @@ impl WebhookArgs {
         WebhookSettings {
             allow_http: self.webhook_allow_http,
             allow_private: self.webhook_allow_private,
-            secret_key: self.webhook_secret_key.clone().filter(|k| !k.is_empty()),
             group: self.webhook_group.clone(),
             ..WebhookSettings::default()
         }
@@ -354,7 +386,6 @@ impl WebhookArgs {
 pub struct WebhookSettings {
     pub allow_http: bool,
     pub allow_private: bool,
-    pub secret_key: Option<String>,
     pub group: String,
     /// How long one delivery attempt may take.
     pub timeout: std::time::Duration,
@@ -373,7 +404,6 @@ impl Default for WebhookSettings {
         Self {
             allow_http: false,
             allow_private: false,
-            secret_key: None,
             group: DEFAULT_WEBHOOK_GROUP.to_owned(),
             timeout: Duration::from_secs(10),
             retry_schedule: [5, 300, 1800, 7200, 18000, 36000, 36000]

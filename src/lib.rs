@@ -59,7 +59,7 @@ use crate::{
     metrics::Metrics,
     oauth::{OAuthState, client_metadata::ClientDocuments},
     outbound::GuardPolicy,
-    sealing::{SealError, Sealer, SealingKey},
+    sealing::{SealError, Sealer},
     spec::SpecError,
     webhooks::dispatch::Dispatcher,
 };
@@ -97,6 +97,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: readiness fails while requests drain.
     pub draining: Draining,
+    /// Seals the secrets kept in the database (loaded at start, so that no
+    /// later use waits for a connection).
+    sealer: Sealer,
     csrf_key: [u8; 32],
 }
 
@@ -171,7 +174,11 @@ impl App {
         settings: &AuthSettings,
     ) -> Result<Self, StartError> {
         let db = db::connect_for_serving(database).await?;
-        let keys = KeyRing::load(&db, settings.signing_key_file.as_deref()).await?;
+        let sealer = Sealer::new(db.clone(), settings.sealing_key.clone());
+        // Now, once: inside an idempotent request on SQLite, the request's
+        // transaction holds the one connection a first load would wait for.
+        sealer.key().await?;
+        let keys = KeyRing::load(&db, settings.signing_key_file.as_deref(), &sealer).await?;
         let tokens = TokenService::new(keys, &public_url);
         let external = settings.oidc.as_ref().map(OidcVerifier::new).transpose()?;
         let authenticator = Authenticator::new(
@@ -179,6 +186,7 @@ impl App {
             db.clone(),
             external,
             settings.signing_key_file.clone(),
+            sealer.clone(),
         );
         let csrf_key = oauth::authorize::session::load_csrf_key(&db)
             .await
@@ -194,6 +202,7 @@ impl App {
             mcp: McpSettings::default(),
             metrics: Arc::new(Metrics::new()),
             draining: Draining::default(),
+            sealer,
             csrf_key,
         })
     }
@@ -236,7 +245,7 @@ impl App {
             jobs.spawn("reminder scheduler", |stop| {
                 reminders::scheduler::run(db, source, metrics, stop)
             });
-            let key = SealingKey::load(&self.db, self.webhooks.secret_key.as_deref()).await?;
+            let key = self.sealer.key().await?;
             let dispatcher = Dispatcher::new(
                 self.db.clone(),
                 key.clone(),
@@ -270,7 +279,7 @@ impl App {
 
     /// What seals secrets at rest, with this app's configured key.
     pub fn sealer(&self) -> Sealer {
-        Sealer::new(self.db.clone(), self.webhooks.secret_key.clone())
+        self.sealer.clone()
     }
 
     /// Issues and checks this deployment's access tokens.
@@ -305,7 +314,15 @@ impl App {
 
     /// The HTTP application.
     pub fn endpoint(&self) -> Result<impl Endpoint<Output = Response> + use<>, StartError> {
-        let apis = || operations::apis(&self.db, &self.public_url, &self.webhooks, &self.draining);
+        let apis = || {
+            operations::apis(
+                &self.db,
+                &self.public_url,
+                &self.webhooks,
+                &self.sealer,
+                &self.draining,
+            )
+        };
         let serving = server::Serving {
             http: self.http.clone(),
             metrics: self.metrics.clone(),

@@ -8,7 +8,8 @@ use errand::{
     auth::{KeyRing, Resource, ScopeSet, grants},
     config::{
         AddressArgs, AuthSettings, DatabaseArgs, HttpSettings, KafkaArgs, LogArgs, MailArgs,
-        OidcArgs, OidcSettings, PublicUrl, RateLimitArgs, Role, SigningArgs, WebhookArgs,
+        OidcArgs, OidcSettings, PublicUrl, RateLimitArgs, Role, SealingArgs, SigningArgs,
+        WebhookArgs,
     },
     db,
     oauth::clients::{self, GrantType, NewClient},
@@ -162,11 +163,20 @@ struct DatabaseOnly {
     database: DatabaseArgs,
 }
 
+#[derive(Debug, Args)]
+struct KeysArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The key that seals stored signing keys (ERRAND_WEBHOOK_SECRET_KEY).
+    #[command(flatten)]
+    sealing: SealingArgs,
+}
+
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Start signing with a new key; the old one keeps verifying until its
     /// tokens expire. Prints the new kid.
-    Rotate(DatabaseOnly),
+    Rotate(KeysArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -371,6 +381,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     };
     let settings = AuthSettings {
         signing_key_file: args.signing.signing_key_file.clone(),
+        sealing_key: args.signing.sealing.sealing_key(),
         oidc: args
             .oidc
             .oidc_issuer
@@ -513,6 +524,7 @@ async fn token(args: TokenArgs) -> Result<(), Failure> {
     let scopes = ScopeSet::parse(&args.scope)?;
     let settings = AuthSettings {
         signing_key_file: args.signing.signing_key_file.clone(),
+        sealing_key: args.signing.sealing.sealing_key(),
         ..AuthSettings::default()
     };
     let app = App::start(
@@ -624,8 +636,9 @@ async fn delete_user(args: UserDeleteArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn rotate_keys(args: DatabaseOnly) -> Result<(), Failure> {
+async fn rotate_keys(args: KeysArgs) -> Result<(), Failure> {
     let db = db::connect_and_migrate(&args.database.settings()).await?;
-    println!("{}", KeyRing::rotate(&db).await?);
+    let sealer = errand::sealing::Sealer::new(db.clone(), args.sealing.sealing_key());
+    println!("{}", KeyRing::rotate(&db, &sealer).await?);
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::{
     events::Source,
     health::{Draining, HealthApi},
     reminders::RemindersApi,
+    sealing::Sealer,
     tasks::TasksApi,
     users::api::AccountApi,
     webhooks::WebhooksApi,
@@ -22,6 +23,7 @@ pub fn apis(
     db: &DatabaseConnection,
     public_url: &PublicUrl,
     webhooks: &WebhookSettings,
+    sealer: &Sealer,
     draining: &Draining,
 ) -> Apis {
     (
@@ -38,7 +40,7 @@ pub fn apis(
         WebhooksApi {
             db: db.clone(),
             settings: webhooks.clone(),
-            key: Default::default(),
+            sealer: sealer.clone(),
         },
         AccountApi { db: db.clone() },
         HealthApi {
@@ -51,10 +53,12 @@ pub fn apis(
 /// The operations without a database (a disconnected handle that is never
 /// used): the documents are built from the operations' types alone.
 pub fn detached(public_url: &PublicUrl) -> Apis {
+    let db = DatabaseConnection::default();
     apis(
-        &DatabaseConnection::default(),
+        &db,
         public_url,
         &WebhookSettings::default(),
+        &Sealer::new(db.clone(), None),
         &Draining::default(),
     )
 }

@@ -1,7 +1,7 @@
 //! Secrets at rest that must be usable again, so cannot be hashed like
-//! client secrets: webhook signing secrets, responses kept for
-//! `Idempotency-Key` (a webhook's creation returns its secret), queued mail
-//! (its links are single-use secrets). Each is sealed with AES-256-GCM, a
+//! client secrets: token-signing keys, webhook signing secrets, responses
+//! kept for `Idempotency-Key` (a webhook's creation returns its secret),
+//! queued mail (its links are single-use secrets). Each is sealed with AES-256-GCM, a
 //! fresh nonce per value and what the value belongs to as associated data,
 //! so that a sealed value copied elsewhere does not open. The key comes from
 //! `ERRAND_WEBHOOK_SECRET_KEY` (named for its first use); without it one is

@@ -19,7 +19,7 @@ use super::{
     revocation::{Invalidation, LiveCache, Recall},
     token::unverified_issuer,
 };
-use crate::users;
+use crate::{sealing::Sealer, users};
 
 /// Unknown `kid`s reload the key ring at most this often.
 const MIN_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
@@ -56,6 +56,8 @@ pub struct Authenticator {
     external: Option<Arc<OidcVerifier>>,
     /// Keys come from this file instead of the database; nothing to reload.
     key_file: Option<PathBuf>,
+    /// Opens the keys kept in the database.
+    sealer: Sealer,
     last_reload: Arc<Mutex<Option<Instant>>>,
     live: Arc<LiveCache>,
 }
@@ -74,12 +76,14 @@ impl Authenticator {
         db: DatabaseConnection,
         external: Option<OidcVerifier>,
         key_file: Option<PathBuf>,
+        sealer: Sealer,
     ) -> Self {
         Self {
             tokens,
             db,
             external: external.map(Arc::new),
             key_file,
+            sealer,
             last_reload: Arc::default(),
             live: Arc::default(),
         }
@@ -206,7 +210,7 @@ impl Authenticator {
             }
             *last = Some(Instant::now());
         }
-        match KeyRing::load(&self.db, None).await {
+        match KeyRing::load(&self.db, None, &self.sealer).await {
             Ok(keys) => {
                 self.tokens.replace_keys(keys);
                 true

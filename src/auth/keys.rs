@@ -2,7 +2,10 @@
 //!
 //! A key comes from `ERRAND_SIGNING_KEY_FILE` or, without it, from the database,
 //! where the first process to start generates one. Every process reading the
-//! same database therefore signs and verifies with the same key.
+//! same database therefore signs and verifies with the same key. Stored keys
+//! are sealed (`sealing`, bound to their kid), like every other secret Errand
+//! must use again; a key stored in the clear by an earlier version is sealed
+//! the first time it is loaded.
 
 use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 
@@ -16,6 +19,8 @@ use sea_orm::{
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
+
+use crate::sealing::{SealError, Sealer, SealingKey};
 
 pub const ALGORITHM_NAME: &str = "EdDSA";
 
@@ -32,6 +37,7 @@ pub mod entity {
         #[sea_orm(primary_key, auto_increment = false)]
         pub kid: String,
         pub algorithm: String,
+        /// The PKCS#8 PEM, sealed (the column's name is older than that).
         pub private_key_pem: String,
         pub created_at: DateTimeUtc,
         pub retired_at: Option<DateTimeUtc>,
@@ -62,6 +68,8 @@ pub enum KeyError {
     Random(#[source] getrandom::Error),
     #[error("could not load or store signing keys")]
     Database(#[source] DbErr),
+    #[error("could not seal or open a stored signing key")]
+    Sealing(#[from] SealError),
 }
 
 /// One Ed25519 key pair, ready for jsonwebtoken.
@@ -162,7 +170,11 @@ impl KeyRing {
 
     /// The key ring this deployment uses: the configured file, or the keys kept
     /// in the database (generating the first one if there is none).
-    pub async fn load(db: &DatabaseConnection, key_file: Option<&Path>) -> Result<Self, KeyError> {
+    pub async fn load(
+        db: &DatabaseConnection,
+        key_file: Option<&Path>,
+        sealer: &Sealer,
+    ) -> Result<Self, KeyError> {
         if let Some(path) = key_file {
             let pem = std::fs::read_to_string(path).map_err(|source| KeyError::ReadFile {
                 path: path.display().to_string(),
@@ -170,12 +182,11 @@ impl KeyRing {
             })?;
             return Ok(Self::single(SigningKey::from_pem(&pem)?));
         }
+        let sealing = sealer.key().await?;
         let mut stored = usable_keys(db).await.map_err(KeyError::Database)?;
         if !stored.iter().any(|row| row.retired_at.is_none()) {
             let key = SigningKey::generate()?;
-            insert_if_absent(db, &key)
-                .await
-                .map_err(KeyError::Database)?;
+            insert_if_absent(db, sealing, &key).await?;
             stored = usable_keys(db).await.map_err(KeyError::Database)?;
         }
         // The newest key still in service signs; when two processes generate
@@ -188,7 +199,7 @@ impl KeyRing {
         };
         let mut verifying = HashMap::new();
         for row in &stored {
-            let key = Arc::new(SigningKey::from_pem(&row.private_key_pem)?);
+            let key = Arc::new(open(db, sealing, row).await?);
             verifying.insert(key.kid.clone(), key);
         }
         // The stored kid is the key's thumbprint, so it finds the parsed key.
@@ -208,11 +219,9 @@ impl KeyRing {
     /// verifying until every token they signed has expired. Returns the new
     /// `kid`. Running servers pick the new key up when they next see a token
     /// it signed, or within a minute.
-    pub async fn rotate(db: &DatabaseConnection) -> Result<String, KeyError> {
+    pub async fn rotate(db: &DatabaseConnection, sealer: &Sealer) -> Result<String, KeyError> {
         let key = SigningKey::generate()?;
-        insert_if_absent(db, &key)
-            .await
-            .map_err(KeyError::Database)?;
+        insert_if_absent(db, sealer.key().await?, &key).await?;
         entity::Entity::update_many()
             .col_expr(
                 entity::Column::RetiredAt,
@@ -259,11 +268,49 @@ async fn usable_keys(db: &DatabaseConnection) -> Result<Vec<entity::Model>, DbEr
         .await
 }
 
-async fn insert_if_absent(db: &DatabaseConnection, key: &SigningKey) -> Result<(), DbErr> {
+/// What a stored key is bound to: its kid, so that a sealed key copied to
+/// another row does not open.
+fn seal_context(kid: &str) -> Vec<u8> {
+    format!("signing-key:{kid}").into_bytes()
+}
+
+/// A stored key, opened. One stored in the clear (by a version before keys
+/// were sealed) is parsed as it is and sealed in place.
+async fn open(
+    db: &DatabaseConnection,
+    sealing: &SealingKey,
+    row: &entity::Model,
+) -> Result<SigningKey, KeyError> {
+    if row.private_key_pem.starts_with("-----BEGIN") {
+        let key = SigningKey::from_pem(&row.private_key_pem)?;
+        entity::Entity::update_many()
+            .col_expr(
+                entity::Column::PrivateKeyPem,
+                sea_orm::sea_query::Expr::value(
+                    sealing.seal_bytes(&seal_context(&row.kid), key.pem.as_bytes())?,
+                ),
+            )
+            .filter(entity::Column::Kid.eq(row.kid.clone()))
+            .filter(entity::Column::PrivateKeyPem.eq(row.private_key_pem.clone()))
+            .exec(db)
+            .await
+            .map_err(KeyError::Database)?;
+        return Ok(key);
+    }
+    let pem = sealing.open_bytes(&seal_context(&row.kid), &row.private_key_pem)?;
+    // A key is ASCII PEM; anything else opened from the row is damage.
+    SigningKey::from_pem(&String::from_utf8_lossy(&pem))
+}
+
+async fn insert_if_absent(
+    db: &DatabaseConnection,
+    sealing: &SealingKey,
+    key: &SigningKey,
+) -> Result<(), KeyError> {
     let row = entity::ActiveModel {
         kid: Set(key.kid.clone()),
         algorithm: Set(ALGORITHM_NAME.to_owned()),
-        private_key_pem: Set(key.pem.clone()),
+        private_key_pem: Set(sealing.seal_bytes(&seal_context(&key.kid), key.pem.as_bytes())?),
         created_at: Set(Utc::now()),
         retired_at: Set(None),
     };
@@ -276,6 +323,7 @@ async fn insert_if_absent(db: &DatabaseConnection, key: &SigningKey) -> Result<(
         .exec_without_returning(db)
         .await
         .map(|_| ())
+        .map_err(KeyError::Database)
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 use url::Host;
 
 use super::{
@@ -17,7 +16,7 @@ use crate::{
     events::EventType,
     outbound::{self, GuardPolicy},
     problem::{Problem, ProblemKind},
-    sealing::SealingKey,
+    sealing::{Sealer, SealingKey},
     uuid_param,
     web::{ApiTag, BodyRules, Json, JsonBody, Path},
 };
@@ -56,8 +55,8 @@ uuid_param! {
 pub struct WebhooksApi {
     pub db: DatabaseConnection,
     pub settings: WebhookSettings,
-    /// Loaded on first use: building the documents needs no database.
-    pub key: OnceCell<SealingKey>,
+    /// Seals the secrets it hands out (its key loaded when the app started).
+    pub sealer: Sealer,
 }
 
 impl WebhooksApi {
@@ -69,18 +68,7 @@ impl WebhooksApi {
     }
 
     async fn key(&self) -> Result<&SealingKey, Problem> {
-        // Through `db::conn`: inside an idempotent request the shared
-        // transaction holds SQLite's one connection.
-        self.key
-            .get_or_try_init(|| async {
-                SealingKey::load(
-                    &crate::db::conn(&self.db),
-                    self.settings.secret_key.as_deref(),
-                )
-                .await
-            })
-            .await
-            .map_err(Problem::internal)
+        self.sealer.key().await.map_err(Problem::internal)
     }
 }
 

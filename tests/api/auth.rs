@@ -384,3 +384,62 @@ async fn every_operation_enforces_the_scopes_it_documents() {
     }
     assert_eq!(checked, 17, "every protected operation was checked");
 }
+
+/// Token-signing keys are sealed at rest like every other secret Errand
+/// must use again: the database holds no private key in the clear. A key an
+/// earlier version stored in the clear still signs and verifies, and is
+/// sealed the first time it is loaded, keeping its kid.
+#[tokio::test]
+async fn signing_keys_are_sealed_at_rest_and_one_stored_in_the_clear_is_sealed_on_load() {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+    use errand::auth::{KeyRing, keys::entity as signing_key};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+
+    let app = TestApp::spawn().await;
+    let db = &app.app.db;
+    let stored = || async {
+        signing_key::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.kid, row.private_key_pem))
+            .collect::<Vec<_>>()
+    };
+    let first = stored().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(
+        !first[0].1.contains("PRIVATE KEY"),
+        "the key is stored in the clear"
+    );
+
+    // As an Errand from before sealing left it: a newer key, in the clear.
+    let pem = ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+        .to_pkcs8_pem(LineEnding::LF)
+        .unwrap()
+        .to_string();
+    let legacy = SigningKey::from_pem(&pem).unwrap();
+    signing_key::Entity::insert(signing_key::ActiveModel {
+        kid: Set(legacy.kid().to_owned()),
+        algorithm: Set("EdDSA".to_owned()),
+        private_key_pem: Set(pem.clone()),
+        created_at: Set(chrono::Utc::now() + chrono::TimeDelta::seconds(1)),
+        retired_at: Set(None),
+    })
+    .exec_without_returning(db)
+    .await
+    .unwrap();
+
+    let ring = KeyRing::load(db, None, &app.app.sealer()).await.unwrap();
+    assert_eq!(ring.active().kid(), legacy.kid(), "the newest key signs");
+    assert!(ring.verifying_key(&first[0].0).is_some());
+    let after = stored().await;
+    assert_eq!(after.len(), 2);
+    assert!(
+        after.iter().all(|(_, key)| !key.contains("PRIVATE KEY")),
+        "{after:?}"
+    );
+    // Sealed, it opens again to the same key.
+    let again = KeyRing::load(db, None, &app.app.sealer()).await.unwrap();
+    assert_eq!(again.active().public_jwk(), legacy.public_jwk());
+}
