@@ -1,7 +1,7 @@
 //! Every setting, from a flag or an `ERRAND_*` environment variable, with an
 //! embedded default so that `errand serve` needs nothing installed.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 use url::Url;
@@ -672,6 +672,130 @@ impl std::fmt::Display for PublicUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// `errand serve`: everything a serving process is told.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub address: AddressArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub mail: MailArgs,
+    /// What this process does: `api` (the HTTP API), `worker` (outbox
+    /// relay, reminder scheduler, webhook intake and dispatcher; HTTP
+    /// answers only health checks and metrics) or `all` (both).
+    #[arg(long, env = "ERRAND_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
+    /// A request still running after this long is abandoned with a 503
+    /// (ChatGPT gives up on an action after 45 s).
+    #[arg(long, env = "ERRAND_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Serve Prometheus metrics at /metrics on this address instead of on
+    /// the main listener (e.g. `0.0.0.0:9090`, kept off the public gateway).
+    #[arg(long, env = "ERRAND_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// After SIGTERM, how long readiness reports 503 while requests are
+    /// still accepted, so load balancers stop sending new ones before the
+    /// listener closes (5s on Kubernetes).
+    #[arg(long, env = "ERRAND_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub drain_delay: Duration,
+    /// The dedicated origin MCP hosts serve Errand's inline views from
+    /// (`_meta.ui.domain`, ChatGPT's `openai/widgetDomain`), e.g.
+    /// https://errand.example.com; unset, each host chooses.
+    #[arg(long, env = "ERRAND_MCP_WIDGET_DOMAIN")]
+    pub mcp_widget_domain: Option<String>,
+    /// The domain-verification token OpenAI's plugin submission shows,
+    /// served as plain text at /.well-known/openai-apps-challenge.
+    #[arg(long, env = "ERRAND_OPENAI_APPS_CHALLENGE", hide_env_values = true)]
+    pub openai_apps_challenge: Option<String>,
+    /// How many reverse proxies in front of Errand append to
+    /// X-Forwarded-For (a gateway alone: 1; a CDN or Front Door before the
+    /// gateway: 2). The client address for sign-in and sign-up rationing is
+    /// the entry that many hops from the right. 0: the peer address.
+    #[arg(long, env = "ERRAND_TRUSTED_PROXY_HOPS", value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub trusted_proxy_hops: Option<u8>,
+    /// Older switch for one trusted proxy (the same as
+    /// ERRAND_TRUSTED_PROXY_HOPS=1 when that is not set).
+    #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR", value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_forwarded_for: bool,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl ServeArgs {
+    /// The settings, checked: a bad value is refused before anything starts.
+    pub fn settings(&self) -> Result<ServeSettings, ConfigError> {
+        Ok(ServeSettings {
+            public_url: self.address.public_url()?,
+            listen: self.address.listen,
+            metrics_listen: self.metrics_listen,
+            database: self.database.settings(),
+            auth: AuthSettings {
+                signing_key_file: self.signing.signing_key_file.clone(),
+                sealing_key: self.signing.sealing.sealing_key(),
+                oidc: self
+                    .oidc
+                    .oidc_issuer
+                    .clone()
+                    .zip(self.oidc.oidc_audience.clone())
+                    .map(|(issuer, audience)| OidcSettings::new(issuer, audience)),
+                trusted_proxy_hops: self
+                    .trusted_proxy_hops
+                    .unwrap_or(u8::from(self.trust_forwarded_for)),
+            },
+            kafka: self.kafka.settings()?,
+            webhooks: self.webhooks.settings(),
+            mail: self.mail.settings(),
+            mcp: McpSettings {
+                widget_domain: self.mcp_widget_domain.clone().filter(|d| !d.is_empty()),
+                openai_apps_challenge: self
+                    .openai_apps_challenge
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+            },
+            http: HttpSettings {
+                request_timeout: self.request_timeout,
+                rate_limits: self.rate_limits.settings()?,
+                metrics_on_main: self.metrics_listen.is_none(),
+            },
+            role: self.role,
+            drain_delay: self.drain_delay,
+            shutdown_grace: self.shutdown_grace,
+        })
+    }
+}
+
+/// What `errand serve` runs with (see [`ServeArgs`] for each).
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub public_url: PublicUrl,
+    pub listen: std::net::SocketAddr,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub kafka: KafkaSettings,
+    pub webhooks: WebhookSettings,
+    pub mail: MailSettings,
+    pub mcp: McpSettings,
+    pub http: HttpSettings,
+    pub role: Role,
+    pub drain_delay: Duration,
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,7 @@ pub mod reminders;
 pub mod sealing;
 pub mod secrets;
 pub mod server;
+pub mod serving;
 pub mod site;
 pub mod spec;
 pub mod tasks;

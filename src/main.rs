@@ -4,16 +4,15 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use errand::{
-    App, BackgroundSettings,
+    App,
     auth::{KeyRing, Resource, ScopeSet, grants},
     config::{
-        AddressArgs, AuthSettings, DatabaseArgs, HttpSettings, KafkaArgs, LogArgs, MailArgs,
-        OidcArgs, OidcSettings, PublicUrl, RateLimitArgs, Role, SealingArgs, SigningArgs,
-        WebhookArgs,
+        AddressArgs, AuthSettings, DatabaseArgs, LogArgs, PublicUrl, SealingArgs, ServeArgs,
+        SigningArgs,
     },
     db,
     oauth::clients::{self, GrantType, NewClient},
-    operations, server,
+    operations,
     spec::{self, Documents},
     telemetry,
     tools::{self, Catalog},
@@ -194,66 +193,6 @@ struct UserDeleteArgs {
 }
 
 #[derive(Debug, Args)]
-struct ServeArgs {
-    #[command(flatten)]
-    address: AddressArgs,
-    #[command(flatten)]
-    database: DatabaseArgs,
-    #[command(flatten)]
-    signing: SigningArgs,
-    #[command(flatten)]
-    oidc: OidcArgs,
-    #[command(flatten)]
-    kafka: KafkaArgs,
-    #[command(flatten)]
-    webhooks: WebhookArgs,
-    #[command(flatten)]
-    mail: MailArgs,
-    /// What this process does: `api` (the HTTP API), `worker` (outbox
-    /// relay, reminder scheduler, webhook intake and dispatcher; HTTP
-    /// answers only health checks and metrics) or `all` (both).
-    #[arg(long, env = "ERRAND_ROLE", value_enum, default_value_t = Role::All)]
-    role: Role,
-    #[command(flatten)]
-    rate_limits: RateLimitArgs,
-    /// A request still running after this long is abandoned with a 503
-    /// (ChatGPT gives up on an action after 45 s).
-    #[arg(long, env = "ERRAND_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    request_timeout: Duration,
-    /// Serve Prometheus metrics at /metrics on this address instead of on
-    /// the main listener (e.g. `0.0.0.0:9090`, kept off the public gateway).
-    #[arg(long, env = "ERRAND_METRICS_LISTEN")]
-    metrics_listen: Option<std::net::SocketAddr>,
-    /// After SIGTERM, how long readiness reports 503 while requests are
-    /// still accepted, so load balancers stop sending new ones before the
-    /// listener closes (5s on Kubernetes).
-    #[arg(long, env = "ERRAND_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
-    drain_delay: Duration,
-    /// The dedicated origin MCP hosts serve Errand's inline views from
-    /// (`_meta.ui.domain`, ChatGPT's `openai/widgetDomain`), e.g.
-    /// https://errand.example.com; unset, each host chooses.
-    #[arg(long, env = "ERRAND_MCP_WIDGET_DOMAIN")]
-    mcp_widget_domain: Option<String>,
-    /// The domain-verification token OpenAI's plugin submission shows,
-    /// served as plain text at /.well-known/openai-apps-challenge.
-    #[arg(long, env = "ERRAND_OPENAI_APPS_CHALLENGE", hide_env_values = true)]
-    openai_apps_challenge: Option<String>,
-    /// How many reverse proxies in front of Errand append to
-    /// X-Forwarded-For (a gateway alone: 1; a CDN or Front Door before the
-    /// gateway: 2). The client address for sign-in and sign-up rationing is
-    /// the entry that many hops from the right. 0: the peer address.
-    #[arg(long, env = "ERRAND_TRUSTED_PROXY_HOPS", value_parser = clap::value_parser!(u8).range(0..=10))]
-    trusted_proxy_hops: Option<u8>,
-    /// Older switch for one trusted proxy (the same as
-    /// ERRAND_TRUSTED_PROXY_HOPS=1 when that is not set).
-    #[arg(long, env = "ERRAND_TRUST_FORWARDED_FOR", value_parser = clap::builder::BoolishValueParser::new())]
-    trust_forwarded_for: bool,
-    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
-    #[arg(long, env = "ERRAND_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
-    shutdown_grace: Duration,
-}
-
-#[derive(Debug, Args)]
 struct OpenapiArgs {
     /// Rewrite openapi/errand.json and openapi/gpt-actions.json in the current directory.
     #[arg(long)]
@@ -303,9 +242,6 @@ struct TokenArgs {
     #[command(flatten)]
     signing: SigningArgs,
 }
-
-/// How long background jobs get to finish their step after the server stopped.
-const BACKGROUND_STOP_GRACE: Duration = Duration::from_secs(10);
 
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
@@ -366,96 +302,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    let public_url = args.address.public_url()?;
-    let kafka = args.kafka.settings()?;
-    let rate_limits = args.rate_limits.settings()?;
-    let bind = |address: std::net::SocketAddr| async move {
-        poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind(address))
-            .await
-            .map_err(|e| format!("cannot listen on {address}: {e}"))
-    };
-    let acceptor = bind(args.address.listen).await?;
-    let metrics_acceptor = match args.metrics_listen {
-        Some(address) => Some(bind(address).await?),
-        None => None,
-    };
-    let settings = AuthSettings {
-        signing_key_file: args.signing.signing_key_file.clone(),
-        sealing_key: args.signing.sealing.sealing_key(),
-        oidc: args
-            .oidc
-            .oidc_issuer
-            .clone()
-            .zip(args.oidc.oidc_audience.clone())
-            .map(|(issuer, audience)| OidcSettings::new(issuer, audience)),
-        trusted_proxy_hops: args
-            .trusted_proxy_hops
-            .unwrap_or(u8::from(args.trust_forwarded_for)),
-    };
-    let mut app = App::start(&args.database.settings(), public_url, &settings).await?;
-    app.webhooks = args.webhooks.settings();
-    app.mail = args.mail.settings();
-    app.mcp.widget_domain = args.mcp_widget_domain.clone().filter(|d| !d.is_empty());
-    app.mcp.openai_apps_challenge = args
-        .openai_apps_challenge
-        .clone()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    app.http = HttpSettings {
-        request_timeout: args.request_timeout,
-        rate_limits,
-        metrics_on_main: metrics_acceptor.is_none(),
-    };
-    tracing::info!(public_url = %app.public_url, role = ?args.role, "errand ready");
-    let background = app
-        .start_background(&BackgroundSettings {
-            kafka,
-            workers: args.role.runs_workers(),
-        })
-        .await?;
-    // SIGTERM: readiness fails at once; the listener closes after the
-    // drain delay; in-flight requests then get the shutdown grace.
-    let (draining, drain_delay) = (app.draining.clone(), args.drain_delay);
-    let (stopped, stopping) = tokio::sync::watch::channel(false);
-    let shutdown = async move {
-        server::shutdown_signal().await;
-        draining.start();
-        tokio::time::sleep(drain_delay).await;
-        let _ = stopped.send(true);
-    };
-    let metrics_server = metrics_acceptor.map(|acceptor| {
-        let endpoint = app.metrics_endpoint();
-        let mut stopping = stopping.clone();
-        let grace = args.shutdown_grace;
-        tokio::spawn(async move {
-            server::serve(
-                acceptor,
-                endpoint,
-                async move {
-                    let _ = stopping.wait_for(|stopped| *stopped).await;
-                },
-                grace,
-            )
-            .await
-        })
-    });
-    let served = if args.role.serves_api() {
-        server::serve(acceptor, app.endpoint()?, shutdown, args.shutdown_grace).await
-    } else {
-        server::serve(
-            acceptor,
-            app.worker_endpoint(),
-            shutdown,
-            args.shutdown_grace,
-        )
-        .await
-    };
-    // Requests have finished: let the relay publish what they wrote.
-    background.shutdown(BACKGROUND_STOP_GRACE).await;
-    if let Some(metrics_server) = metrics_server {
-        let _ = metrics_server.await;
-    }
-    served?;
+    errand::serving::serve(args.settings()?).await?;
     Ok(())
 }
 
