@@ -7,7 +7,7 @@ use errand_migrations::OUTBOX_SHARDS;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ConnectionTrait, DbErr, EntityTrait, Iterable,
+    ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Iterable,
     sea_query::{Expr, InsertStatement, IntoIden, Query},
 };
 use tokio::sync::Notify;
@@ -21,8 +21,8 @@ use super::{Event, entity::outbox};
 static WRITTEN: LazyLock<Notify> = LazyLock::new(Notify::new);
 
 /// Appends `event` to the outbox on `conn`, which must be the transaction
-/// (or single statement) that makes the change. Call [`committed`] after the
-/// commit.
+/// (or single statement) that makes the change. Finish the transaction with
+/// [`commit`], which wakes the relay.
 pub async fn append(conn: &impl ConnectionTrait, event: &Event) -> Result<(), DbErr> {
     outbox::Entity::insert(row(event))
         .exec_without_returning(conn)
@@ -88,8 +88,18 @@ fn row(event: &Event) -> outbox::ActiveModel {
     }
 }
 
-/// Tells this process's relay that events were committed (inside a shared
-/// transaction, once that commits).
+/// Commits a transaction that appended events and tells this process's
+/// relay, so that it publishes them at once (inside a shared transaction:
+/// once that commits). The one way to finish such a transaction.
+pub async fn commit(txn: DatabaseTransaction) -> Result<(), DbErr> {
+    txn.commit().await?;
+    committed();
+    Ok(())
+}
+
+/// Tells this process's relay that events were committed, for a single
+/// statement that wrote them and committed itself; a transaction ends with
+/// [`commit`] instead.
 pub fn committed() {
     crate::db::after_commit(|| WRITTEN.notify_waiters());
 }

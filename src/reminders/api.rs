@@ -194,8 +194,7 @@ impl RemindersApi {
             },
         )
         .await?;
-        txn.commit().await.map_err(Problem::internal)?;
-        outbox::committed();
+        outbox::commit(txn).await.map_err(Problem::internal)?;
         let location = self
             .public_url
             .join(&format!("/v1/reminders?task={}", number.0));

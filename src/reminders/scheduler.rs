@@ -38,9 +38,10 @@ async fn fire_due(
         let task = task_store::brief(&txn, row.task_id).await?;
         fired.push(store::mark_fired(&txn, source, row, now, task.as_ref()).await?);
     }
-    txn.commit().await?;
-    if !fired.is_empty() {
-        outbox::committed();
+    if fired.is_empty() {
+        txn.commit().await?;
+    } else {
+        outbox::commit(txn).await?;
     }
     Ok(fired)
 }

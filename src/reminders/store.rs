@@ -209,8 +209,7 @@ pub async fn cancel(
         Ok(ReminderStatus::Fired) => Cancelled::AlreadyFired(view(&row)?),
         Err(why) => return Err(StoreError::Corrupt { id: row.id, why }),
     };
-    txn.commit().await?;
-    outbox::committed();
+    outbox::commit(txn).await?;
     Ok(outcome)
 }
 

@@ -89,11 +89,10 @@ pub async fn create(
                 &task_event(source, EventType::TaskCreated, user_id, &created)?,
             )
             .await?;
-            txn.commit().await?;
+            outbox::commit(txn).await?;
             created
         }
     };
-    outbox::committed();
     Ok(created)
 }
 
@@ -110,7 +109,7 @@ fn task_event(source: &Source, kind: EventType, user_id: Uuid, task: &Task) -> R
 /// so a new column reaches both. The number is the database's to choose, so
 /// the `task.created` payload is rendered with a stand-in number and SQL
 /// sets `data.task.number` in the JSON (`jsonb_set`) from the inserted row.
-/// (About half the CPU of the transaction per create: bench/README.md.)
+/// (About 60% of the transaction's CPU per create: bench/README.md.)
 async fn create_in_one_statement(
     db: &DatabaseConnection,
     source: &Source,
@@ -207,6 +206,8 @@ async fn create_in_one_statement(
         .await?
         .ok_or(StoreError::UnknownUser)?;
     row.number = inserted.try_get("", sea_orm::IdenStatic::as_str(&task::Column::Number))?;
+    // The statement committed itself (or joined the request's transaction).
+    outbox::committed();
     to_task(row)
 }
 
@@ -597,8 +598,7 @@ pub async fn update(
         &task_event(source, EventType::TaskUpdated, user_id, &updated)?,
     )
     .await?;
-    txn.commit().await?;
-    outbox::committed();
+    outbox::commit(txn).await?;
     Ok(Some(updated))
 }
 
@@ -639,8 +639,7 @@ pub async fn set_status(
         // Nothing is left to remind about.
         reminder_store::cancel_for_task(&txn, source, changed.id).await?;
     }
-    txn.commit().await?;
-    outbox::committed();
+    outbox::commit(txn).await?;
     Ok(Some(changed))
 }
 
@@ -681,8 +680,7 @@ pub async fn delete(
     )
     .await?;
     task::Entity::delete_by_id(id).exec(&txn).await?;
-    txn.commit().await?;
-    outbox::committed();
+    outbox::commit(txn).await?;
     Ok(true)
 }
 
