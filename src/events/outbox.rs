@@ -97,10 +97,21 @@ pub async fn commit(txn: DatabaseTransaction) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Tells this process's relay that events were committed, for a single
-/// statement that wrote them and committed itself; a transaction ends with
-/// [`commit`] instead.
-pub fn committed() {
+/// Runs one statement that writes its events itself (an [`insert_selecting`]
+/// clause) and answers the row it yields, telling the relay as [`commit`]
+/// does: the statement commits by itself, or with the transaction it joins.
+pub async fn query_one_committing(
+    conn: &impl ConnectionTrait,
+    statement: sea_orm::Statement,
+) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+    let row = conn.query_one_raw(statement).await?;
+    committed();
+    Ok(row)
+}
+
+/// Tells this process's relay that events were committed (at once, or when
+/// the shared transaction this runs inside commits).
+fn committed() {
     crate::db::after_commit(|| WRITTEN.notify_waiters());
 }
 

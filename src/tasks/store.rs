@@ -197,17 +197,13 @@ async fn create_in_one_statement(
     let (sql, values) = statement.build(PostgresQueryBuilder);
     // Through `db::conn`: inside an idempotent request it joins the
     // transaction the request's key is recorded in.
-    let inserted = db::conn(db)
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await?
-        .ok_or(StoreError::UnknownUser)?;
+    let inserted = outbox::query_one_committing(
+        &db::conn(db),
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+    )
+    .await?
+    .ok_or(StoreError::UnknownUser)?;
     row.number = inserted.try_get("", sea_orm::IdenStatic::as_str(&task::Column::Number))?;
-    // The statement committed itself (or joined the request's transaction).
-    outbox::committed();
     to_task(row)
 }
 
