@@ -1,33 +1,29 @@
 //! Reminder operations. The text here is what a GPT reads to turn "remind
 //! me Friday morning" into one call.
 
-use chrono::{TimeDelta, Utc};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::{
     offset::BeforeDue,
-    store::{self, Cancelled, MAX_PENDING_PER_TASK, NewReminder, StoreError},
+    store::{self, MAX_PENDING_PER_TASK, StoreError},
     views::ReminderView,
+    workflows::{self, Cancelled, SetRefused, When},
 };
 use crate::{
     auth::{Authorized, Scope, TasksRead, TasksWrite},
     config::PublicUrl,
-    db,
-    events::{Source, outbox},
+    events::Source,
     problem::{Problem, ProblemKind},
     tasks::api::no_such_task,
-    tasks::domain::{TaskNumber, TaskStatus},
+    tasks::domain::TaskNumber,
     tasks::store as task_store,
     timestamp::Timestamp,
     uuid_param,
     web::{ApiTag, BodyRules, Json, JsonBody, Path},
 };
 
-/// How far in the past a `remind_at` may be and still be taken as "now"
-/// (clocks differ, and a model may say "remind me now").
-const PAST_SLACK: TimeDelta = TimeDelta::seconds(60);
 /// Most reminders listed by one call.
 const LIST_LIMIT: u64 = 100;
 
@@ -119,86 +115,15 @@ impl RemindersApi {
                 BeforeDue::parse(raw)
                     .map_err(|err| Problem::invalid_field("before_due", err.to_string()))?,
             ),
-            (Some(at), None) => When::At(at),
+            (Some(at), None) => When::At(at.as_utc()),
         };
-        let now = Utc::now();
-        let txn = db::begin_write(&self.db).await.map_err(Problem::internal)?;
-        let task = task_store::lock(&txn, auth.user_id, number.0)
-            .await?
-            .ok_or_else(|| no_such_task(number.0))?;
-        if task.status == TaskStatus::Done {
-            return Err(Problem::new(
-                ProblemKind::Conflict,
-                format!(
-                    "Task {number} is completed, so there is nothing to remind about. Reopen it with reopenTask first if the user still needs it.",
-                    number = number.0
-                ),
-            ));
-        }
-        let (remind_at, before_due) = match when {
-            When::At(at) => {
-                let at = at.as_utc();
-                if at < now - PAST_SLACK {
-                    return Err(Problem::invalid_field(
-                        "remind_at",
-                        format!(
-                            "{} has already passed (it is now {}); give a time in the future",
-                            Timestamp::from_utc(at),
-                            Timestamp::from_utc(now)
-                        ),
-                    ));
-                }
-                (at, None)
-            }
-            When::BeforeDue(offset) => {
-                let Some(due) = task.due_at else {
-                    return Err(Problem::new(
-                        ProblemKind::Conflict,
-                        format!(
-                            "Task {number} has no due time to count back from. Give remind_at instead, or set a due time with updateTask first.",
-                            number = number.0
-                        ),
-                    ));
-                };
-                let at = due.as_utc() - offset.as_duration();
-                if at < now - PAST_SLACK {
-                    return Err(Problem::invalid_field(
-                        "before_due",
-                        format!(
-                            "{offset} before the due time ({due}) is {}, which has already passed; give a shorter offset or remind_at",
-                            Timestamp::from_utc(at)
-                        ),
-                    ));
-                }
-                (at, Some(offset))
-            }
-        };
-        if store::pending_count(&txn, task.id).await? >= MAX_PENDING_PER_TASK {
-            return Err(Problem::new(
-                ProblemKind::Conflict,
-                format!(
-                    "Task {number} already has {MAX_PENDING_PER_TASK} pending reminders, the most one task may have. Cancel one with cancelReminder first.",
-                    number = number.0
-                ),
-            ));
-        }
-        let reminder = store::create(
-            &txn,
-            &self.events,
-            NewReminder {
-                user_id: auth.user_id,
-                task_id: task.id,
-                task_number: task.number.get(),
-                remind_at,
-                before_due,
-            },
-        )
-        .await?;
-        outbox::commit(txn).await.map_err(Problem::internal)?;
+        let reminder = workflows::set(&self.db, &self.events, auth.user_id, number.0, when)
+            .await
+            .map_err(|refused| set_refused(number.0, refused))?;
         let location = self
             .public_url
             .join(&format!("/v1/reminders?task={}", number.0));
-        Ok(CreatedReminder::Created(Json(reminder), location))
+        Ok(CreatedReminder::Created(Json(reminder.into()), location))
     }
 
     /// List reminders
@@ -225,7 +150,9 @@ impl RemindersApi {
             }
             None => store::upcoming(&self.db, auth.user_id, None, LIST_LIMIT).await?,
         };
-        Ok(Json(ReminderList { reminders }))
+        Ok(Json(ReminderList {
+            reminders: reminders.into_iter().map(ReminderView::from).collect(),
+        }))
     }
 
     /// Cancel a reminder
@@ -243,16 +170,13 @@ impl RemindersApi {
         /// The reminder's id, from listReminders.
         reminder_id: Path<ReminderId>,
     ) -> Result<Json<ReminderView>, Problem> {
-        match store::cancel(&self.db, &self.events, auth.user_id, reminder_id.0.0).await? {
-            Cancelled::Cancelled(reminder) => Ok(Json(reminder)),
+        match workflows::cancel(&self.db, &self.events, auth.user_id, reminder_id.0.0).await? {
+            Cancelled::Cancelled(reminder) => Ok(Json(reminder.into())),
             Cancelled::AlreadyFired(reminder) => Err(Problem::new(
                 ProblemKind::Conflict,
                 format!(
                     "That reminder already fired at {}; there is nothing to cancel.",
-                    reminder
-                        .fired_at
-                        .map(|at| at.to_string())
-                        .unwrap_or_default()
+                    Timestamp::from_utc(reminder.fired_at.unwrap_or(reminder.remind_at))
                 ),
             )),
             Cancelled::NotFound => Err(Problem::not_found(
@@ -262,8 +186,47 @@ impl RemindersApi {
     }
 }
 
-/// When a new reminder fires, as the caller gave it.
-enum When {
-    At(Timestamp),
-    BeforeDue(BeforeDue),
+/// A refused reminder, told so that the model knows what to do instead.
+fn set_refused(number: TaskNumber, refused: SetRefused) -> Problem {
+    let utc = Timestamp::from_utc;
+    match refused {
+        SetRefused::NoSuchTask => no_such_task(number),
+        SetRefused::TaskDone => Problem::new(
+            ProblemKind::Conflict,
+            format!(
+                "Task {number} is completed, so there is nothing to remind about. Reopen it with reopenTask first if the user still needs it."
+            ),
+        ),
+        SetRefused::NoDueTime => Problem::new(
+            ProblemKind::Conflict,
+            format!(
+                "Task {number} has no due time to count back from. Give remind_at instead, or set a due time with updateTask first."
+            ),
+        ),
+        SetRefused::AtPassed { at, now } => Problem::invalid_field(
+            "remind_at",
+            format!(
+                "{} has already passed (it is now {}); give a time in the future",
+                utc(at),
+                utc(now)
+            ),
+        ),
+        SetRefused::OffsetPassed { offset, due, at } => Problem::invalid_field(
+            "before_due",
+            format!(
+                "{offset} before the due time ({}) is {}, which has already passed; give a shorter offset or remind_at",
+                utc(due),
+                utc(at)
+            ),
+        ),
+        SetRefused::TooMany => Problem::new(
+            ProblemKind::Conflict,
+            format!(
+                "Task {number} already has {MAX_PENDING_PER_TASK} pending reminders, the most one task may have. Cancel one with cancelReminder first."
+            ),
+        ),
+        SetRefused::Reminders(err) => Problem::internal(err),
+        SetRefused::Tasks(err) => err.into(),
+        SetRefused::Database(err) => Problem::internal(err),
+    }
 }

@@ -1,7 +1,7 @@
 //! What `reminder.*` events carry: their `data`, version 1
 //! (`urn:errand:event-data:reminder:1`).
 //!
-//! Its own types, built from the stored row, not the API's `ReminderView`:
+//! Its own types, built from the domain's `Reminder`, not the API's `ReminderView`:
 //! consumers parse these, and an API change must not change them by
 //! accident. A field may be added here, and one removed or re-typed only
 //! with a new version (a new `dataschema` on the event types in
@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{entity as reminder, offset::BeforeDue, views::ReminderStatus};
+use super::domain::{Reminder, ReminderStatus};
 use crate::{
     events::{Event, EventType, Source},
     timestamp::{Timestamp, UtcTimestamp},
@@ -51,62 +51,44 @@ struct ReminderSnapshot {
     cancelled_at: Option<UtcTimestamp>,
 }
 
-/// Why a reminder could not be told as an event.
-#[derive(Debug, thiserror::Error)]
-pub enum EventError {
-    /// The stored row makes no sense (what is wrong with it).
-    #[error("{0}")]
-    Corrupt(String),
-    #[error("could not render an event")]
-    Render(#[from] serde_json::Error),
-}
-
 impl ReminderSnapshot {
-    fn of(row: &reminder::Model) -> Result<Self, EventError> {
+    fn of(reminder: &Reminder) -> Self {
         let utc = |at: DateTime<Utc>| UtcTimestamp::from(Timestamp::from_utc(at));
-        let before_due = row
-            .before_due_seconds
-            .map(|seconds| {
-                BeforeDue::from_seconds(seconds)
-                    .map(|offset| offset.to_iso())
-                    .ok_or_else(|| EventError::Corrupt(format!("before_due of {seconds} s")))
-            })
-            .transpose()?;
-        Ok(Self {
-            id: row.id,
-            task_number: row.task_number,
-            remind_at: utc(row.remind_at),
-            before_due,
-            status: ReminderStatus::parse_param(&row.status).map_err(EventError::Corrupt)?,
-            late: row.late,
-            created_at: utc(row.created_at),
-            fired_at: row.fired_at.map(utc),
-            cancelled_at: row.cancelled_at.map(utc),
-        })
+        Self {
+            id: reminder.id,
+            task_number: reminder.task_number,
+            remind_at: utc(reminder.remind_at),
+            before_due: reminder.before_due.map(|offset| offset.to_iso()),
+            status: reminder.status,
+            late: reminder.late,
+            created_at: utc(reminder.created_at),
+            fired_at: reminder.fired_at.map(utc),
+            cancelled_at: reminder.cancelled_at.map(utc),
+        }
     }
 }
 
-/// The event `kind` about the reminder `row`, keyed by its task so that it
-/// stays in order with the task's own events; `task` for `reminder.due`.
+/// The event `kind` about `reminder`, keyed by its task so that it stays in
+/// order with the task's own events; `task` for `reminder.due`.
 pub fn reminder_event(
     source: &Source,
     kind: EventType,
-    row: &reminder::Model,
+    reminder: &Reminder,
     task: Option<&TaskBrief>,
-) -> Result<Event, EventError> {
+) -> serde_json::Result<Event> {
     let data = ReminderEventData {
-        user_id: row.user_id,
-        task_id: row.task_id,
-        reminder: ReminderSnapshot::of(row)?,
+        user_id: reminder.user_id,
+        task_id: reminder.task_id,
+        reminder: ReminderSnapshot::of(reminder),
         task,
     };
-    Ok(Event::new(
+    Event::new(
         source,
         kind,
-        row.task_id,
-        &format!("reminders/{}", row.id),
+        reminder.task_id,
+        &format!("reminders/{}", reminder.id),
         &data,
-    )?)
+    )
 }
 
 #[cfg(test)]
@@ -123,14 +105,14 @@ mod tests {
         let at = |raw: &str| Timestamp::parse_param(raw).unwrap();
         let uuid =
             |n: u8| Uuid::parse_str(&format!("01936f6e-0000-7000-8000-0000000000{n:02}")).unwrap();
-        let row = reminder::Model {
+        let reminder = Reminder {
             id: uuid(1),
             user_id: uuid(2),
             task_id: uuid(3),
             task_number: 7,
             remind_at: at("2026-12-01T07:00:00Z").as_utc(),
-            before_due_seconds: Some(3600),
-            status: "fired".into(),
+            before_due: Some("PT1H".parse().unwrap()),
+            status: ReminderStatus::Fired,
             late: false,
             created_at: at("2026-11-27T08:00:00Z").as_utc(),
             fired_at: Some(at("2026-12-01T07:00:01Z").as_utc()),
@@ -143,7 +125,8 @@ mod tests {
             tags: vec![],
         };
         let source = Source::new(&PublicUrl::parse("https://errand.example.com").unwrap());
-        let event = reminder_event(&source, EventType::ReminderDue, &row, Some(&brief)).unwrap();
+        let event =
+            reminder_event(&source, EventType::ReminderDue, &reminder, Some(&brief)).unwrap();
         let doc: serde_json::Value = serde_json::from_str(&event.payload).unwrap();
         assert_eq!(doc["dataschema"], "urn:errand:event-data:reminder:1");
         assert_eq!(doc["subject"], format!("reminders/{}", uuid(1)));
@@ -161,27 +144,5 @@ mod tests {
                           "due_at": "2026-12-01T08:00:00Z", "tags": [] }
             })
         );
-    }
-
-    #[test]
-    fn a_stored_reminder_that_makes_no_sense_is_refused() {
-        let row = reminder::Model {
-            id: Uuid::now_v7(),
-            user_id: Uuid::now_v7(),
-            task_id: Uuid::now_v7(),
-            task_number: 1,
-            remind_at: Utc::now(),
-            before_due_seconds: None,
-            status: "exploded".into(),
-            late: false,
-            created_at: Utc::now(),
-            fired_at: None,
-            cancelled_at: None,
-        };
-        let source = Source::new(&PublicUrl::parse("https://errand.example.com").unwrap());
-        assert!(matches!(
-            reminder_event(&source, EventType::ReminderCancelled, &row, None),
-            Err(EventError::Corrupt(why)) if why.contains("exploded")
-        ));
     }
 }

@@ -6,13 +6,14 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
-use super::{store, views::ReminderView};
+use super::{domain::Reminder, store};
 use crate::{
     db,
     events::{Source, outbox},
     jobs::{Backoff, Stop, Woken, until_due},
     metrics::Metrics,
     tasks::store as task_store,
+    timestamp::Timestamp,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -31,12 +32,12 @@ async fn fire_due(
     db: &DatabaseConnection,
     source: &Source,
     now: DateTime<Utc>,
-) -> Result<Vec<ReminderView>, FireError> {
+) -> Result<Vec<Reminder>, FireError> {
     let txn = db::begin_write(db).await?;
     let mut fired = Vec::new();
-    for row in store::claim_due(&txn, now).await? {
-        let task = task_store::brief(&txn, row.task_id).await?;
-        fired.push(store::mark_fired(&txn, source, row, now, task.as_ref()).await?);
+    for reminder in store::claim_due(&txn, now).await? {
+        let task = task_store::brief(&txn, reminder.task_id).await?;
+        fired.push(store::mark_fired(&txn, source, reminder, now, task.as_ref()).await?);
     }
     if fired.is_empty() {
         txn.commit().await?;
@@ -58,15 +59,11 @@ pub async fn run(db: DatabaseConnection, source: Source, metrics: Arc<Metrics>, 
             Ok(fired) => {
                 backoff.succeeded();
                 for reminder in &fired {
-                    metrics.reminder_fired(
-                        (now - reminder.remind_at.as_utc())
-                            .to_std()
-                            .unwrap_or_default(),
-                    );
+                    metrics.reminder_fired((now - reminder.remind_at).to_std().unwrap_or_default());
                     tracing::info!(
                         reminder = %reminder.id,
                         task_number = reminder.task_number,
-                        remind_at = %reminder.remind_at,
+                        remind_at = %Timestamp::from_utc(reminder.remind_at),
                         late = reminder.late,
                         "reminder fired"
                     );

@@ -1,25 +1,23 @@
 //! Reminder rows and their events. Every change writes its event in the
-//! caller's transaction; nothing here reads the tasks table (the task a
-//! reminder is for is the caller's business).
+//! caller's transaction (the workflows in `reminders::workflows` and
+//! `tasks::workflows` own the transactions); nothing here reads the tasks
+//! table (the task a reminder is for is the caller's business). Rows are
+//! decoded into the domain's [`Reminder`] once, here.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::{
+    domain::{Reminder, ReminderStatus},
     entity::{self as reminder},
     events::{self, TaskBrief},
     offset::BeforeDue,
-    views::{ReminderStatus, ReminderView},
 };
-use crate::{
-    db,
-    events::{Event, EventType, Source, outbox},
-    timestamp::Timestamp,
-};
+use crate::events::{EventType, Source, outbox};
 
 /// A reminder firing later than this after its time is marked late: it
 /// came due while no Errand was running.
@@ -51,46 +49,26 @@ pub struct NewReminder {
     pub before_due: Option<BeforeDue>,
 }
 
-fn view(row: &reminder::Model) -> Result<ReminderView> {
-    let corrupt = |why: String| StoreError::Corrupt { id: row.id, why };
-    let status = ReminderStatus::parse_param(&row.status).map_err(corrupt)?;
-    let before_due = row
-        .before_due_seconds
-        .map(|seconds| {
-            BeforeDue::from_seconds(seconds)
-                .map(|offset| offset.to_iso())
-                .ok_or_else(|| corrupt(format!("before_due of {seconds} s")))
-        })
-        .transpose()?;
-    let utc = |at: DateTime<Utc>| Timestamp::from_utc(at).into();
-    Ok(ReminderView {
-        id: row.id,
-        task_number: row.task_number,
-        remind_at: utc(row.remind_at),
-        before_due,
-        status,
-        late: row.late,
-        created_at: utc(row.created_at),
-        fired_at: row.fired_at.map(utc),
-        cancelled_at: row.cancelled_at.map(utc),
-    })
+fn decode(row: &reminder::Model) -> Result<Reminder> {
+    Reminder::try_from(row).map_err(|why| StoreError::Corrupt { id: row.id, why })
 }
 
-/// The event for a change to a reminder (see `reminders::events`).
-fn event(source: &Source, kind: EventType, row: &reminder::Model) -> Result<Event> {
-    event_about(source, kind, row, None)
+fn decode_all(rows: Vec<reminder::Model>) -> Result<Vec<Reminder>> {
+    rows.iter().map(decode).collect()
 }
 
-fn event_about(
+/// Writes the event `kind` about `reminder` to the outbox (see
+/// `reminders::events`).
+async fn append_event(
+    conn: &impl ConnectionTrait,
     source: &Source,
     kind: EventType,
-    row: &reminder::Model,
+    reminder: &Reminder,
     task: Option<&TaskBrief>,
-) -> Result<Event> {
-    events::reminder_event(source, kind, row, task).map_err(|error| match error {
-        events::EventError::Corrupt(why) => StoreError::Corrupt { id: row.id, why },
-        events::EventError::Render(error) => StoreError::Event(error),
-    })
+) -> Result<()> {
+    let event = events::reminder_event(source, kind, reminder, task)?;
+    outbox::append(conn, &event).await?;
+    Ok(())
 }
 
 /// How many reminders of a task are waiting to fire.
@@ -108,7 +86,7 @@ pub async fn create(
     conn: &impl ConnectionTrait,
     source: &Source,
     new: NewReminder,
-) -> Result<ReminderView> {
+) -> Result<Reminder> {
     let row = reminder::Model {
         id: Uuid::now_v7(),
         user_id: new.user_id,
@@ -122,11 +100,12 @@ pub async fn create(
         fired_at: None,
         cancelled_at: None,
     };
-    reminder::Entity::insert(reminder::ActiveModel::from(row.clone()))
+    let created = decode(&row)?;
+    reminder::Entity::insert(reminder::ActiveModel::from(row))
         .exec_without_returning(conn)
         .await?;
-    outbox::append(conn, &event(source, EventType::ReminderScheduled, &row)?).await?;
-    view(&row)
+    append_event(conn, source, EventType::ReminderScheduled, &created, None).await?;
+    Ok(created)
 }
 
 /// Every reminder of one task, soonest first.
@@ -134,17 +113,15 @@ pub async fn for_task(
     db: &DatabaseConnection,
     user_id: Uuid,
     task_id: Uuid,
-) -> Result<Vec<ReminderView>> {
-    reminder::Entity::find()
+) -> Result<Vec<Reminder>> {
+    let rows = reminder::Entity::find()
         .filter(reminder::Column::UserId.eq(user_id))
         .filter(reminder::Column::TaskId.eq(task_id))
         .order_by_asc(reminder::Column::RemindAt)
         .order_by_asc(reminder::Column::Id)
         .all(db)
-        .await?
-        .iter()
-        .map(view)
-        .collect()
+        .await?;
+    decode_all(rows)
 }
 
 /// The user's pending reminders, soonest first, up to `limit`, and only
@@ -154,76 +131,60 @@ pub async fn upcoming(
     user_id: Uuid,
     until: Option<DateTime<Utc>>,
     limit: u64,
-) -> Result<Vec<ReminderView>> {
+) -> Result<Vec<Reminder>> {
     let mut select = reminder::Entity::find()
         .filter(reminder::Column::UserId.eq(user_id))
         .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()));
     if let Some(until) = until {
         select = select.filter(reminder::Column::RemindAt.lt(until));
     }
-    select
+    let rows = select
         .order_by_asc(reminder::Column::RemindAt)
         .order_by_asc(reminder::Column::Id)
         .limit(limit)
         .all(db)
-        .await?
-        .iter()
-        .map(view)
-        .collect()
+        .await?;
+    decode_all(rows)
 }
 
-/// What cancelling a reminder did.
-#[derive(Debug)]
-pub enum Cancelled {
-    /// It was pending and is cancelled now (or was already cancelled).
-    Cancelled(ReminderView),
-    /// It had already fired.
-    AlreadyFired(ReminderView),
-    /// The user has no reminder with that id.
-    NotFound,
-}
-
-/// Cancels one of the user's reminders (`reminder.cancelled`). Cancelling a
-/// cancelled reminder changes nothing, so repeating the call is safe.
-pub async fn cancel(
-    db: &DatabaseConnection,
-    source: &Source,
+/// One of the user's reminders, locked for a change in the caller's
+/// transaction.
+pub async fn find_locked(
+    conn: &impl ConnectionTrait,
     user_id: Uuid,
     id: Uuid,
-) -> Result<Cancelled> {
-    let txn = db::begin_write(db).await?;
-    let Some(row) = reminder::Entity::find_by_id(id)
+) -> Result<Option<Reminder>> {
+    reminder::Entity::find_by_id(id)
         .filter(reminder::Column::UserId.eq(user_id))
         .lock_exclusive()
-        .one(&txn)
+        .one(conn)
         .await?
-    else {
-        return Ok(Cancelled::NotFound);
-    };
-    let outcome = match ReminderStatus::parse_param(&row.status) {
-        Ok(ReminderStatus::Pending) => {
-            let row = mark_cancelled(&txn, source, row).await?;
-            Cancelled::Cancelled(view(&row)?)
-        }
-        Ok(ReminderStatus::Cancelled) => Cancelled::Cancelled(view(&row)?),
-        Ok(ReminderStatus::Fired) => Cancelled::AlreadyFired(view(&row)?),
-        Err(why) => return Err(StoreError::Corrupt { id: row.id, why }),
-    };
-    outbox::commit(txn).await?;
-    Ok(outcome)
+        .as_ref()
+        .map(decode)
+        .transpose()
 }
 
-async fn mark_cancelled(
+/// Marks a pending reminder cancelled (`reminder.cancelled`), in the
+/// caller's transaction.
+pub async fn mark_cancelled(
     conn: &impl ConnectionTrait,
     source: &Source,
-    row: reminder::Model,
-) -> Result<reminder::Model> {
-    let mut active = reminder::ActiveModel::from(row);
-    active.status = Set(ReminderStatus::Cancelled.as_str().to_owned());
-    active.cancelled_at = Set(Some(Utc::now()));
-    let row = active.update(conn).await?;
-    outbox::append(conn, &event(source, EventType::ReminderCancelled, &row)?).await?;
-    Ok(row)
+    mut reminder: Reminder,
+) -> Result<Reminder> {
+    let now = Utc::now();
+    reminder::Entity::update_many()
+        .col_expr(
+            reminder::Column::Status,
+            Expr::value(ReminderStatus::Cancelled.as_str()),
+        )
+        .col_expr(reminder::Column::CancelledAt, Expr::value(now))
+        .filter(reminder::Column::Id.eq(reminder.id))
+        .exec(conn)
+        .await?;
+    reminder.status = ReminderStatus::Cancelled;
+    reminder.cancelled_at = Some(now);
+    append_event(conn, source, EventType::ReminderCancelled, &reminder, None).await?;
+    Ok(reminder)
 }
 
 /// A task's pending reminders, locked: a scheduler firing one of them
@@ -243,10 +204,10 @@ pub async fn cancel_for_task(
     source: &Source,
     task_id: Uuid,
 ) -> Result<usize> {
-    let rows = pending_of(task_id).all(conn).await?;
-    let count = rows.len();
-    for row in rows {
-        mark_cancelled(conn, source, row).await?;
+    let pending = decode_all(pending_of(task_id).all(conn).await?)?;
+    let count = pending.len();
+    for reminder in pending {
+        mark_cancelled(conn, source, reminder).await?;
     }
     Ok(count)
 }
@@ -260,25 +221,28 @@ pub async fn follow_due(
     task_id: Uuid,
     due_at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    let rows = pending_of(task_id)
+    let relative = pending_of(task_id)
         .filter(reminder::Column::BeforeDueSeconds.is_not_null())
         .all(conn)
         .await?;
-    for row in rows {
-        let (Some(due_at), Some(seconds)) = (due_at, row.before_due_seconds) else {
-            mark_cancelled(conn, source, row).await?;
+    for mut reminder in decode_all(relative)? {
+        let (Some(due_at), Some(offset)) = (due_at, reminder.before_due) else {
+            mark_cancelled(conn, source, reminder).await?;
             continue;
         };
         // Moved so far that its time has passed: it fires at once (on
         // time, not late; the move is what made it due).
-        let remind_at = (due_at - TimeDelta::seconds(seconds)).max(Utc::now());
-        if remind_at == row.remind_at {
+        let remind_at = (due_at - offset.as_duration()).max(Utc::now());
+        if remind_at == reminder.remind_at {
             continue;
         }
-        let mut active = reminder::ActiveModel::from(row);
-        active.remind_at = Set(remind_at);
-        let row = active.update(conn).await?;
-        outbox::append(conn, &event(source, EventType::ReminderScheduled, &row)?).await?;
+        reminder::Entity::update_many()
+            .col_expr(reminder::Column::RemindAt, Expr::value(remind_at))
+            .filter(reminder::Column::Id.eq(reminder.id))
+            .exec(conn)
+            .await?;
+        reminder.remind_at = remind_at;
+        append_event(conn, source, EventType::ReminderScheduled, &reminder, None).await?;
     }
     Ok(())
 }
@@ -287,18 +251,17 @@ pub async fn follow_due(
 /// (the scheduler's): on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so
 /// schedulers in several processes never fire one twice; SQLite's write
 /// lock serialises them.
-pub async fn claim_due(
-    txn: &DatabaseTransaction,
-    now: DateTime<Utc>,
-) -> Result<Vec<reminder::Model>> {
+pub async fn claim_due(txn: &DatabaseTransaction, now: DateTime<Utc>) -> Result<Vec<Reminder>> {
     let due = reminder::Entity::find()
         .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
         .filter(reminder::Column::RemindAt.lte(now))
         .order_by_asc(reminder::Column::RemindAt)
         .limit(FIRE_BATCH);
-    Ok(crate::db::claim(due, txn.get_database_backend())
-        .all(txn)
-        .await?)
+    decode_all(
+        crate::db::claim(due, txn.get_database_backend())
+            .all(txn)
+            .await?,
+    )
 }
 
 /// Marks a claimed reminder fired and writes its `reminder.due` event,
@@ -307,22 +270,26 @@ pub async fn claim_due(
 pub async fn mark_fired(
     txn: &DatabaseTransaction,
     source: &Source,
-    row: reminder::Model,
+    mut reminder: Reminder,
     now: DateTime<Utc>,
     task: Option<&TaskBrief>,
-) -> Result<ReminderView> {
-    let late = now - row.remind_at > LATE_AFTER;
-    let mut active = reminder::ActiveModel::from(row);
-    active.status = Set(ReminderStatus::Fired.as_str().to_owned());
-    active.fired_at = Set(Some(now));
-    active.late = Set(late);
-    let row = active.update(txn).await?;
-    outbox::append(
-        txn,
-        &event_about(source, EventType::ReminderDue, &row, task)?,
-    )
-    .await?;
-    view(&row)
+) -> Result<Reminder> {
+    let late = now - reminder.remind_at > LATE_AFTER;
+    reminder::Entity::update_many()
+        .col_expr(
+            reminder::Column::Status,
+            Expr::value(ReminderStatus::Fired.as_str()),
+        )
+        .col_expr(reminder::Column::FiredAt, Expr::value(now))
+        .col_expr(reminder::Column::Late, Expr::value(late))
+        .filter(reminder::Column::Id.eq(reminder.id))
+        .exec(txn)
+        .await?;
+    reminder.status = ReminderStatus::Fired;
+    reminder.fired_at = Some(now);
+    reminder.late = late;
+    append_event(txn, source, EventType::ReminderDue, &reminder, task).await?;
+    Ok(reminder)
 }
 
 /// When the soonest pending reminder is due, if any.

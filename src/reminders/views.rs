@@ -1,19 +1,12 @@
-//! What reminder operations return, and the `data` of reminder events.
+//! What reminder operations return.
 
 use poem_openapi::Object;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{string_enum, timestamp::UtcTimestamp};
-
-string_enum! {
-    /// Where a reminder is in its life: it fires once, or is cancelled first.
-    pub enum ReminderStatus as "ReminderStatus" {
-        Pending => "pending",
-        Fired => "fired",
-        Cancelled => "cancelled",
-    }
-}
+use super::domain::Reminder;
+pub use super::domain::ReminderStatus;
+use crate::timestamp::{Timestamp, UtcTimestamp};
 
 /// A reminder about one of the user's tasks.
 #[derive(Debug, Clone, PartialEq, Object, Serialize)]
@@ -38,4 +31,36 @@ pub struct ReminderView {
     /// When it was cancelled, or null.
     #[oai(nullable)]
     pub cancelled_at: Option<UtcTimestamp>,
+}
+
+impl From<Reminder> for ReminderView {
+    fn from(reminder: Reminder) -> Self {
+        // Destructured in full, so that a new field is a compile error here
+        // until it is shown or deliberately left out.
+        let Reminder {
+            id,
+            user_id: _,
+            task_id: _,
+            task_number,
+            remind_at,
+            before_due,
+            status,
+            late,
+            created_at,
+            fired_at,
+            cancelled_at,
+        } = reminder;
+        let utc = |at| Timestamp::from_utc(at).into();
+        Self {
+            id,
+            task_number,
+            remind_at: utc(remind_at),
+            before_due: before_due.map(|offset| offset.to_iso()),
+            status,
+            late,
+            created_at: utc(created_at),
+            fired_at: fired_at.map(utc),
+            cancelled_at: cancelled_at.map(utc),
+        }
+    }
 }

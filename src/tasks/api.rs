@@ -21,7 +21,7 @@ use crate::{
     events::Source,
     patch::Change,
     problem::{FieldIssue, Problem},
-    reminders::store as reminder_store,
+    reminders::{store as reminder_store, views::ReminderView},
     timestamp::Timestamp,
     web::{ApiTag, BodyRules, Json, JsonBody, Path},
 };
@@ -260,7 +260,7 @@ impl TasksApi {
             listing::rows_for(limit),
         )
         .await?;
-        Ok(Json(listing::page(tasks, limit, &query)))
+        Ok(Json(TaskPage::of(tasks, limit, &query)))
     }
 
     /// Get a task
@@ -407,6 +407,7 @@ impl TasksApi {
         )
         .await
         .map_err(Problem::internal)?;
+        let reminders = reminders.into_iter().map(ReminderView::from).collect();
         Ok(Json(AgendaView::new(zone, &window, sections, reminders)))
     }
 }

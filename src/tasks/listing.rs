@@ -12,10 +12,7 @@ use poem_openapi::registry::MetaSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{
-    domain::{Tag, Task},
-    views::{TaskPage, TaskSummary},
-};
+use super::domain::{Tag, Task};
 use crate::{
     openapi_param, openapi_via_serde, string_enum,
     text::{self, TextFault, shorten},
@@ -225,44 +222,17 @@ impl RawCursor {
         let json = serde_json::to_vec(&payload).unwrap_or_default();
         Self(format!("{CURSOR_PREFIX}{}", URL_SAFE_NO_PAD.encode(json)))
     }
+
+    /// The text a client passes back as `cursor`.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 /// How many tasks to read for a page of `limit`: the one beyond it says
 /// whether another page follows.
 pub fn rows_for(limit: PageLimit) -> u64 {
     u64::from(limit.get()) + 1
-}
-
-/// The page of a listing from the tasks read for it ([`rows_for`]): at most
-/// `limit` of them, fewer if more would exceed [`PAGE_CHAR_BUDGET`], and the
-/// cursor that continues after the last one shown when any are left.
-pub fn page(mut tasks: Vec<Task>, limit: PageLimit, query: &ListQuery) -> TaskPage {
-    let limit = limit.get() as usize;
-    let more_in_store = tasks.len() > limit;
-    tasks.truncate(limit);
-    let available = tasks.len();
-    let mut shown = Vec::with_capacity(available);
-    let mut used = 0;
-    let mut last_shown = None;
-    for task in tasks {
-        let position = Position::of(&task);
-        let summary = TaskSummary::from(task);
-        let size = summary.json_chars_upper_bound() + 1;
-        if used + size > PAGE_CHAR_BUDGET && !shown.is_empty() {
-            break;
-        }
-        used += size;
-        shown.push(summary);
-        last_shown = Some(position);
-    }
-    let cut_short = shown.len() < available;
-    let next_cursor = last_shown
-        .filter(|_| more_in_store || cut_short)
-        .map(|position| RawCursor::at(position, query).0);
-    TaskPage {
-        tasks: shown,
-        next_cursor,
-    }
 }
 
 openapi_via_serde!(PageLimit, "PageLimit", PageLimit::schema());

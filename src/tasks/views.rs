@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{
     agenda::{AgendaWindow, Due, Sections, TimeZoneName},
     domain::{Priority, Task, TaskStatus},
+    listing::{ListQuery, PAGE_CHAR_BUDGET, PageLimit, Position, RawCursor},
 };
 use crate::{reminders::views::ReminderView, timestamp::UtcTimestamp};
 
@@ -154,6 +155,40 @@ pub struct TaskPage {
     /// Pass as `cursor` to get the next page; null when there are no more tasks.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
+}
+
+/// The page of a listing from the tasks read for it ([`super::listing::rows_for`]): at most
+/// `limit` of them, fewer if more would exceed [`PAGE_CHAR_BUDGET`], and the
+/// cursor that continues after the last one shown when any are left.
+impl TaskPage {
+    pub fn of(mut tasks: Vec<Task>, limit: PageLimit, query: &ListQuery) -> Self {
+        let limit = limit.get() as usize;
+        let more_in_store = tasks.len() > limit;
+        tasks.truncate(limit);
+        let available = tasks.len();
+        let mut shown = Vec::with_capacity(available);
+        let mut used = 0;
+        let mut last_shown = None;
+        for task in tasks {
+            let position = Position::of(&task);
+            let summary = TaskSummary::from(task);
+            let size = summary.json_chars_upper_bound() + 1;
+            if used + size > PAGE_CHAR_BUDGET && !shown.is_empty() {
+                break;
+            }
+            used += size;
+            shown.push(summary);
+            last_shown = Some(position);
+        }
+        let cut_short = shown.len() < available;
+        let next_cursor = last_shown
+            .filter(|_| more_in_store || cut_short)
+            .map(|position| RawCursor::at(position, query).into_string());
+        Self {
+            tasks: shown,
+            next_cursor,
+        }
+    }
 }
 
 /// A task on the agenda.
@@ -346,7 +381,7 @@ mod tests {
                 task_number: 3,
                 remind_at: Timestamp::now().into(),
                 before_due: Some("PT1H".into()),
-                status: crate::reminders::views::ReminderStatus::Pending,
+                status: crate::reminders::domain::ReminderStatus::Pending,
                 late: false,
                 created_at: Timestamp::now().into(),
                 fired_at: None,
