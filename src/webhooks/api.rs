@@ -213,7 +213,7 @@ impl WebhooksApi {
         )
         .await?;
         Ok(CreatedWebhook::Created(Json(CreatedWebhookView {
-            webhook,
+            webhook: webhook.into(),
             secret: secret.to_whsec(),
         })))
     }
@@ -232,7 +232,11 @@ impl WebhooksApi {
         #[oai(scope = "Scope::WebhooksManage")] auth: Authorized<WebhooksManage>,
     ) -> Result<Json<WebhookList>, Problem> {
         Ok(Json(WebhookList {
-            webhooks: store::list(&self.db, auth.user_id).await?,
+            webhooks: store::list(&self.db, auth.user_id)
+                .await?
+                .into_iter()
+                .map(WebhookView::from)
+                .collect(),
         }))
     }
 
@@ -276,7 +280,9 @@ impl WebhooksApi {
         let deliveries = store::deliveries(&self.db, auth.user_id, webhook_id.0.0)
             .await?
             .ok_or_else(no_such_webhook)?;
-        Ok(Json(DeliveryList { deliveries }))
+        Ok(Json(DeliveryList {
+            deliveries: deliveries.into_iter().map(DeliveryView::from).collect(),
+        }))
     }
 
     /// Redeliver
@@ -304,6 +310,6 @@ impl WebhooksApi {
                 )
             })?;
         super::dispatch::wake();
-        Ok(Redelivery::Queued(Json(delivery)))
+        Ok(Redelivery::Queued(Json(delivery.into())))
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod dispatch;
+pub mod domain;
 mod entity;
 pub mod intake;
 pub mod mcp;

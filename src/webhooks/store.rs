@@ -9,9 +9,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    domain::{Delivery, DeliveryStatus, Webhook},
     entity::{delivery, webhook},
     signature::SigningSecret,
-    views::{DeliveryStatus, DeliveryView, EventTypeName, WebhookStatus, WebhookView},
 };
 use crate::{
     events::EventType,
@@ -54,49 +54,14 @@ pub enum StoreError {
     Random,
     #[error("the user already has {MAX_WEBHOOKS_PER_USER} webhooks")]
     TooMany,
+    #[error("stored delivery {id} makes no sense: {why}")]
+    Corrupt { id: Uuid, why: String },
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-fn utc(at: DateTime<Utc>) -> crate::timestamp::UtcTimestamp {
-    Timestamp::from_utc(at).into()
-}
-
-fn view(row: &webhook::Model) -> WebhookView {
-    WebhookView {
-        id: row.id,
-        url: row.url.clone(),
-        event_types: row
-            .event_types
-            .split_whitespace()
-            .map(|name| EventTypeName(name.to_owned()))
-            .collect(),
-        description: row.description.clone(),
-        status: if row.disabled_at.is_some() {
-            WebhookStatus::Disabled
-        } else {
-            WebhookStatus::Active
-        },
-        disabled_reason: row.disabled_reason.clone(),
-        failing_since: row.failing_since.map(utc),
-        created_at: utc(row.created_at),
-    }
-}
-
-fn delivery_view(row: &delivery::Model) -> DeliveryView {
-    DeliveryView {
-        id: row.id,
-        event_id: row.event_id,
-        event_type: row.event_type.clone(),
-        status: DeliveryStatus::parse_param(&row.status).unwrap_or(DeliveryStatus::Pending),
-        attempts: row.attempts,
-        next_attempt_at: row.next_attempt_at.map(utc),
-        last_attempt_at: row.last_attempt_at.map(utc),
-        last_status_code: row.last_status_code,
-        last_error: row.last_error.clone(),
-        created_at: utc(row.created_at),
-        delivered_at: row.delivered_at.map(utc),
-    }
+fn decode_delivery(row: &delivery::Model) -> Result<Delivery> {
+    Delivery::try_from(row).map_err(|why| StoreError::Corrupt { id: row.id, why })
 }
 
 /// Creates a subscription with a fresh signing secret, returned this once;
@@ -109,7 +74,7 @@ pub async fn create(
     url: &str,
     event_types: &[EventType],
     description: Option<String>,
-) -> Result<(WebhookView, SigningSecret)> {
+) -> Result<(Webhook, SigningSecret)> {
     let id = Uuid::now_v7();
     let secret = SigningSecret::generate().map_err(|_| StoreError::Random)?;
     let row = webhook::Model {
@@ -149,10 +114,10 @@ pub async fn create(
         .exec_without_returning(&txn)
         .await?;
     txn.commit().await?;
-    Ok((view(&row), secret))
+    Ok((Webhook::from(&row), secret))
 }
 
-pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<WebhookView>> {
+pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<Webhook>> {
     Ok(webhook::Entity::find()
         .filter(webhook::Column::UserId.eq(user_id))
         .filter(webhook::Column::Kind.eq(KIND_WEBHOOK))
@@ -160,7 +125,7 @@ pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<WebhookV
         .all(db)
         .await?
         .iter()
-        .map(view)
+        .map(Webhook::from)
         .collect())
 }
 
@@ -194,21 +159,19 @@ pub async fn deliveries(
     db: &DatabaseConnection,
     user_id: Uuid,
     webhook_id: Uuid,
-) -> Result<Option<Vec<DeliveryView>>> {
+) -> Result<Option<Vec<Delivery>>> {
     if owned(db, user_id, webhook_id).await?.is_none() {
         return Ok(None);
     }
+    let rows = delivery::Entity::find()
+        .filter(delivery::Column::WebhookId.eq(webhook_id))
+        .order_by_desc(delivery::Column::CreatedAt)
+        .order_by_desc(delivery::Column::Id)
+        .limit(DELIVERY_LIST_LIMIT)
+        .all(db)
+        .await?;
     Ok(Some(
-        delivery::Entity::find()
-            .filter(delivery::Column::WebhookId.eq(webhook_id))
-            .order_by_desc(delivery::Column::CreatedAt)
-            .order_by_desc(delivery::Column::Id)
-            .limit(DELIVERY_LIST_LIMIT)
-            .all(db)
-            .await?
-            .iter()
-            .map(delivery_view)
-            .collect(),
+        rows.iter().map(decode_delivery).collect::<Result<_>>()?,
     ))
 }
 
@@ -219,7 +182,7 @@ pub async fn redeliver(
     user_id: Uuid,
     webhook_id: Uuid,
     delivery_id: Uuid,
-) -> Result<Option<DeliveryView>> {
+) -> Result<Option<Delivery>> {
     let txn = crate::db::begin_write(db).await?;
     let Some(hook) = owned(&txn, user_id, webhook_id).await? else {
         return Ok(None);
@@ -242,14 +205,14 @@ pub async fn redeliver(
     if row.leased_until.is_some_and(|until| until > now) {
         // An attempt is in progress: it is not doubled.
         txn.commit().await?;
-        return Ok(Some(delivery_view(&row)));
+        return Ok(Some(decode_delivery(&row)?));
     }
     let mut active = delivery::ActiveModel::from(row);
     active.status = Set(DeliveryStatus::Pending.as_str().to_owned());
     active.next_attempt_at = Set(Some(now));
     let row = active.update(&txn).await?;
     txn.commit().await?;
-    Ok(Some(delivery_view(&row)))
+    Ok(Some(decode_delivery(&row)?))
 }
 
 /// An event read from Kafka, as the intake needs it.

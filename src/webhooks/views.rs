@@ -4,7 +4,13 @@ use poem_openapi::{Object, registry::MetaSchema};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{events::EventType, openapi_via_serde, string_enum, timestamp::UtcTimestamp};
+use super::domain::{Delivery, Webhook};
+pub use super::domain::{DeliveryStatus, WebhookStatus};
+use crate::{
+    events::EventType,
+    openapi_via_serde,
+    timestamp::{Timestamp, UtcTimestamp},
+};
 
 /// An event type's name as the webhook operations take and show it. The
 /// schema lists every `events::EventType`; the name is checked by
@@ -29,23 +35,6 @@ impl From<EventType> for EventTypeName {
 }
 
 openapi_via_serde!(EventTypeName, "EventType", EventTypeName::schema());
-
-string_enum! {
-    /// Whether a subscription receives events.
-    pub enum WebhookStatus as "WebhookStatus" {
-        Active => "active",
-        Disabled => "disabled",
-    }
-}
-
-string_enum! {
-    /// Where a delivery is: waiting for an attempt (or a retry), done, or given up.
-    pub enum DeliveryStatus as "DeliveryStatus" {
-        Pending => "pending",
-        Delivered => "delivered",
-        Failed => "failed",
-    }
-}
 
 /// A webhook subscription.
 #[derive(Debug, Clone, Object, Serialize)]
@@ -104,4 +93,64 @@ pub struct DeliveryView {
     pub created_at: UtcTimestamp,
     #[oai(nullable)]
     pub delivered_at: Option<UtcTimestamp>,
+}
+
+fn utc(at: chrono::DateTime<chrono::Utc>) -> UtcTimestamp {
+    Timestamp::from_utc(at).into()
+}
+
+impl From<Webhook> for WebhookView {
+    fn from(webhook: Webhook) -> Self {
+        let Webhook {
+            id,
+            url,
+            event_types,
+            description,
+            status,
+            disabled_reason,
+            failing_since,
+            created_at,
+        } = webhook;
+        Self {
+            id,
+            url,
+            event_types: event_types.into_iter().map(EventTypeName).collect(),
+            description,
+            status,
+            disabled_reason,
+            failing_since: failing_since.map(utc),
+            created_at: utc(created_at),
+        }
+    }
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(delivery: Delivery) -> Self {
+        let Delivery {
+            id,
+            event_id,
+            event_type,
+            status,
+            attempts,
+            next_attempt_at,
+            last_attempt_at,
+            last_status_code,
+            last_error,
+            created_at,
+            delivered_at,
+        } = delivery;
+        Self {
+            id,
+            event_id,
+            event_type,
+            status,
+            attempts,
+            next_attempt_at: next_attempt_at.map(utc),
+            last_attempt_at: last_attempt_at.map(utc),
+            last_status_code,
+            last_error,
+            created_at: utc(created_at),
+            delivered_at: delivered_at.map(utc),
+        }
+    }
 }
