@@ -381,6 +381,32 @@ fn row_of<'r>(rules: &'r [Rule], module: &str) -> Option<&'r Rule> {
         .max_by_key(|rule| rule.module.len())
 }
 
+/// Inside a slice, the layers under the HTTP edge (its store, domain, entity,
+/// listing, workflows, events, agenda) never reach up into its `views` or `api`:
+/// what they return is the slice's own types, and the edge maps them.
+const LAYERS_BELOW_THE_EDGE: [&str; 7] = [
+    "store",
+    "domain",
+    "entity",
+    "listing",
+    "workflows",
+    "events",
+    "agenda",
+];
+
+fn below_the_edge(module: &str, path: &[String]) -> Option<String> {
+    let layer = module.split("::").nth(1)?;
+    let reached = path.get(1)?;
+    (LAYERS_BELOW_THE_EDGE.contains(&layer) && (reached == "views" || reached == "api")).then(
+        || {
+            format!(
+                "{module} imports `crate::{}`: a layer under the HTTP edge may not know its slice's `{reached}`",
+                path.join("::")
+            )
+        },
+    )
+}
+
 fn top(module: &str) -> &str {
     module.split("::").next().unwrap_or(module)
 }
@@ -470,6 +496,9 @@ fn the_code_follows_the_dependency_rules_in_architecture_md() {
                 "lib".to_owned()
             };
             if top(&target) == top(module) && target != "lib" {
+                if let Some(layer) = below_the_edge(module, &path) {
+                    failures.push(layer);
+                }
                 continue;
             }
             let Some(target_rule) = row_of(&rules, &target) else {
@@ -614,5 +643,25 @@ fn the_source_reader_follows_super_inline_modules_and_aliases() {
             "tasks::store",
             "tasks::store::entity::Entity::find",
         ]
+    );
+}
+
+#[test]
+fn a_store_reaching_up_into_its_slices_views_is_refused() {
+    let path = |p: &str| p.split("::").map(str::to_owned).collect::<Vec<_>>();
+    let refused = below_the_edge("tasks::store", &path("tasks::views::TaskView"));
+    assert!(
+        refused.is_some_and(|why| why.contains("tasks::store imports `crate::tasks::views::TaskView`")),
+        "a store importing its slice's views must be reported"
+    );
+    assert!(below_the_edge("reminders::workflows", &path("reminders::api::ReminderApi")).is_some());
+    // The edge itself maps to views, and the layers below may use each other.
+    assert_eq!(
+        below_the_edge("tasks::api", &path("tasks::views::TaskView")),
+        None
+    );
+    assert_eq!(
+        below_the_edge("tasks::store", &path("tasks::domain::Task")),
+        None
     );
 }
