@@ -1,8 +1,9 @@
 //! ARCHITECTURE.md's dependency rules, checked against the source: every
 //! module is on the map, imports only what its row allows and nothing its row
 //! forbids, the rows' import graph has no cycle, and each table's entity lives
-//! in (and is imported only from) the module that owns it. Reading `src/` for
-//! `crate::…` paths is enough; the failure message names the file and rule.
+//! in (and is imported only from) the module that owns it. Each file under
+//! `src/` is parsed with `syn` and its paths into the crate collected; the
+//! failure message names the file and rule.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -90,287 +91,240 @@ fn sources() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The source without comments and without the contents of string and
-/// character literals, so that only code is searched.
-fn code_only(source: &str) -> String {
-    let chars: Vec<char> = source.chars().collect();
-    let mut out = String::with_capacity(source.len());
-    let mut i = 0;
-    let ident = |c: char| c.is_alphanumeric() || c == '_';
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if c == '/' && next == Some('/') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && next == Some('*') {
-            let mut depth = 0;
-            while i < chars.len() {
-                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if c == 'r'
-            // Byte and C raw strings (br"…", cr#"…"#) start with a prefix letter.
-            && (i == 0
-                || !ident(chars[i - 1])
-                || (matches!(chars[i - 1], 'b' | 'c') && (i < 2 || !ident(chars[i - 2]))))
-            && matches!(next, Some('#') | Some('"'))
-        {
-            // A raw string: r"…", r#"…"#, …
-            let mut j = i + 1;
-            while chars.get(j) == Some(&'#') {
-                j += 1;
-            }
-            if chars.get(j) != Some(&'"') {
-                out.push(c);
-                i += 1;
-                continue;
-            }
-            let hashes = j - i - 1;
-            j += 1;
-            while j < chars.len()
-                && !(chars[j] == '"' && (1..=hashes).all(|k| chars.get(j + k) == Some(&'#')))
-            {
-                j += 1;
-            }
-            i = j + 1 + hashes;
-            out.push_str("\"\"");
-        } else if c == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-            out.push_str("\"\"");
-        } else if c == '\'' {
-            // A character literal ('x', '\n', '\u{1f}'); otherwise a lifetime.
-            let literal_end = if next == Some('\\') {
-                // From past the escaped character, so that '\'' ends where it should.
-                (i + 3..chars.len()).find(|&k| chars[k] == '\'')
-            } else if chars.get(i + 2) == Some(&'\'') {
-                Some(i + 2)
-            } else {
-                None
-            };
-            match literal_end {
-                Some(end) => {
-                    i = end + 1;
-                    out.push_str("' '");
-                }
-                None => {
-                    out.push(c);
-                    i += 1;
-                }
-            }
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    out
+/// What one source file takes from elsewhere, read by `syn` from its syntax
+/// tree (so comments, strings and doc text never count).
+#[derive(Debug, Default)]
+struct Imports {
+    /// Paths into this crate, from the crate root (`tasks::store::create`).
+    paths: Vec<Vec<String>>,
+    /// The external crates of interest the file names.
+    externals: BTreeSet<String>,
+    /// Macros it exports at the crate root (`#[macro_export] macro_rules!`).
+    exported_macros: Vec<String>,
 }
 
-/// The paths a use tree or path expression starting at `at` names, each as
-/// its segments after `prefix`: `{a::b, c::{d, e}}` gives `a::b`, `c::d`,
-/// `c::e`.
-fn paths_at(code: &[char], at: usize, prefix: &[String]) -> (Vec<Vec<String>>, usize) {
-    fn skip_space(code: &[char], mut i: usize) -> usize {
-        while i < code.len() && code[i].is_whitespace() {
-            i += 1;
-        }
-        i
+/// A path as written, with the module it was written in (the file's module
+/// and any inline `mod x { … }` around it), resolved once every `use` of
+/// the file is known.
+struct Written {
+    segments: Vec<String>,
+    within: Vec<String>,
+    /// From a `use` item: it may bring a name in for later paths.
+    brings_in: Option<String>,
+}
+
+struct Reader<'a> {
+    module: &'a [String],
+    externals: &'a [&'a str],
+    inline: Vec<String>,
+    written: Vec<Written>,
+    exported_macros: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn within(&self) -> Vec<String> {
+        self.module.iter().chain(&self.inline).cloned().collect()
     }
-    fn tree(code: &[char], i: usize, prefix: &[String], out: &mut Vec<Vec<String>>) -> usize {
-        let mut i = skip_space(code, i);
-        if code.get(i) == Some(&'{') {
-            i += 1;
-            loop {
-                i = skip_space(code, i);
-                match code.get(i) {
-                    Some('}') => return i + 1,
-                    Some(',') => i += 1,
-                    Some(_) => i = tree(code, i, prefix, out),
-                    None => return i,
+
+    fn write(&mut self, segments: Vec<String>, brings_in: Option<String>) {
+        if !segments.is_empty() {
+            let within = self.within();
+            self.written.push(Written {
+                segments,
+                within,
+                brings_in,
+            });
+        }
+    }
+
+    /// Every leaf of a use tree, as segments from where the tree starts.
+    fn use_tree(&mut self, tree: &syn::UseTree, prefix: &mut Vec<String>) {
+        match tree {
+            syn::UseTree::Path(path) => {
+                prefix.push(path.ident.to_string());
+                self.use_tree(&path.tree, prefix);
+                prefix.pop();
+            }
+            syn::UseTree::Name(name) => {
+                let ident = name.ident.to_string();
+                let mut path = prefix.clone();
+                // `use a::{self}` imports `a` itself.
+                if ident != "self" {
+                    path.push(ident);
+                }
+                let brought = path.last().cloned();
+                self.write(path, brought);
+            }
+            syn::UseTree::Rename(rename) => {
+                let mut path = prefix.clone();
+                if rename.ident != "self" {
+                    path.push(rename.ident.to_string());
+                }
+                self.write(path, Some(rename.rename.to_string()));
+            }
+            syn::UseTree::Glob(_) => self.write(prefix.clone(), None),
+            syn::UseTree::Group(group) => {
+                for tree in &group.items {
+                    self.use_tree(tree, prefix);
                 }
             }
         }
-        let start = i;
-        while i < code.len() && (code[i].is_alphanumeric() || code[i] == '_') {
-            i += 1;
-        }
-        if start == i {
-            // `*`, or the end of a path expression.
-            if !prefix.is_empty() {
-                out.push(prefix.to_vec());
+    }
+
+    /// Paths inside tokens syn leaves unparsed (macro bodies and calls,
+    /// attribute arguments such as `derive(poem_openapi::Object)`):
+    /// `$crate::a::b`, `crate::a`, `super::a`, `name::a`.
+    fn tokens(&mut self, tokens: proc_macro2::TokenStream) {
+        use proc_macro2::TokenTree;
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let colons = |at: usize| {
+            matches!((trees.get(at), trees.get(at + 1)),
+                (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)))
+                    if a.as_char() == ':' && b.as_char() == ':')
+        };
+        let mut i = 0;
+        while i < trees.len() {
+            match &trees[i] {
+                TokenTree::Group(group) => {
+                    self.tokens(group.stream());
+                    i += 1;
+                }
+                TokenTree::Ident(first) => {
+                    let follows_path = i >= 2 && colons(i - 2);
+                    let mut segments = vec![first.to_string()];
+                    let mut at = i + 1;
+                    while colons(at) {
+                        let Some(TokenTree::Ident(next)) = trees.get(at + 2) else {
+                            break;
+                        };
+                        segments.push(next.to_string());
+                        at += 3;
+                    }
+                    if !follows_path && segments.len() > 1 {
+                        self.write(segments, None);
+                    }
+                    i = at;
+                }
+                _ => i += 1,
             }
-            return i + usize::from(code.get(i) == Some(&'*'));
-        }
-        let segment: String = code[start..i].iter().collect();
-        let mut path = prefix.to_vec();
-        if segment != "self" {
-            path.push(segment);
-        }
-        let after = skip_space(code, i);
-        if code.get(after) == Some(&':') && code.get(after + 1) == Some(&':') {
-            return tree(code, after + 2, &path, out);
-        }
-        out.push(path);
-        // Skip a rename (`as name`) up to the next separator.
-        let mut j = after;
-        while j < code.len() && !matches!(code[j], ',' | '}' | ';' | '(' | ')' | '!' | '<' | '>') {
-            j += 1;
-        }
-        if code[after..j].iter().collect::<String>().starts_with("as ") {
-            j
-        } else {
-            i
         }
     }
-    let mut out = Vec::new();
-    let end = tree(code, at, prefix, &mut out);
-    (out, end)
+
+    /// The written paths resolved from the crate root, following `super`,
+    /// `self` and the names `use` items brought in.
+    fn finish(self) -> Imports {
+        let mut imports = Imports {
+            exported_macros: self.exported_macros,
+            ..Imports::default()
+        };
+        let resolve = |segments: &[String], within: &[String]| -> Option<Vec<String>> {
+            let (first, rest) = segments.split_first()?;
+            match first.as_str() {
+                "crate" => Some(rest.to_vec()),
+                "self" => Some(within.iter().chain(rest).cloned().collect()),
+                "super" => {
+                    let mut base = within.to_vec();
+                    let mut rest = segments;
+                    while let Some((step, after)) = rest.split_first()
+                        && step == "super"
+                    {
+                        base.pop()?;
+                        rest = after;
+                    }
+                    Some(base.into_iter().chain(rest.iter().cloned()).collect())
+                }
+                _ => None,
+            }
+        };
+        let mut brought: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for written in &self.written {
+            if let (Some(name), Some(path)) = (
+                &written.brings_in,
+                resolve(&written.segments, &written.within),
+            ) {
+                brought.insert(name.clone(), path);
+            }
+        }
+        for written in &self.written {
+            let Some(first) = written.segments.first() else {
+                continue;
+            };
+            if self.externals.contains(&first.as_str()) {
+                imports.externals.insert(first.clone());
+            } else if let Some(path) = resolve(&written.segments, &written.within) {
+                if !path.is_empty() {
+                    imports.paths.push(path);
+                }
+            } else if let Some(base) = brought.get(first)
+                && written.segments.len() > 1
+                && written.brings_in.is_none()
+            {
+                let rest = written.segments[1..].iter().cloned();
+                imports
+                    .paths
+                    .push(base.iter().cloned().chain(rest).collect());
+            }
+        }
+        imports
+    }
+}
+
+impl<'ast> syn::visit::Visit<'ast> for Reader<'_> {
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        self.use_tree(&item.tree, &mut Vec::new());
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        let segments = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        self.write(segments, None);
+        syn::visit::visit_path(self, path);
+    }
+
+    fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
+        self.inline.push(item.ident.to_string());
+        syn::visit::visit_item_mod(self, item);
+        self.inline.pop();
+    }
+
+    fn visit_item_macro(&mut self, item: &'ast syn::ItemMacro) {
+        let exported = item.attrs.iter().any(|a| a.path().is_ident("macro_export"));
+        if let (true, Some(name)) = (exported, &item.ident) {
+            self.exported_macros.push(name.to_string());
+        }
+        syn::visit::visit_item_macro(self, item);
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.tokens(mac.tokens.clone());
+        syn::visit::visit_macro(self, mac);
+    }
+
+    fn visit_meta_list(&mut self, list: &'ast syn::MetaList) {
+        self.tokens(list.tokens.clone());
+        syn::visit::visit_meta_list(self, list);
+    }
+
+    /// `pub(crate)` and `pub(super)` say who may see an item; they import nothing.
+    fn visit_vis_restricted(&mut self, _: &'ast syn::VisRestricted) {}
 }
 
 /// Everything a file imports from the rest of the crate, as paths from the
-/// crate root: `crate::…` (and `$crate::…` in macros), `super::…` (inline
-/// `mod x { … }` blocks are followed, so it climbs from the right place),
-/// and paths through a name such an import brought in (`use
-/// crate::auth::grants;` then `grants::entity::…`); and the external crates
-/// it names from `names`. `module` is the file's module path.
-fn imports(code: &str, module: &[String], names: &[&str]) -> (Vec<Vec<String>>, BTreeSet<String>) {
-    let chars: Vec<char> = code.chars().collect();
-    let ident = |c: char| c.is_alphanumeric() || c == '_';
-    let word_at = |i: usize| {
-        let end = (i..chars.len())
-            .find(|&k| !ident(chars[k]))
-            .unwrap_or(chars.len());
-        (chars[i..end].iter().collect::<String>(), end)
+/// crate root: `crate::…` (and `$crate::…` in macros), `super::…` and
+/// `self::…` (climbing from inside inline `mod x { … }` blocks too), and
+/// paths through a name a `use` brought in (`use crate::auth::grants;` then
+/// `grants::entity::…`); the external crates of `externals` it names; and
+/// the macros it exports. `module` is the file's module path.
+fn read_imports(source: &str, module: &[String], externals: &[&str]) -> Imports {
+    let file = syn::parse_file(source).unwrap_or_else(|e| panic!("{module:?} does not parse: {e}"));
+    let mut reader = Reader {
+        module,
+        externals,
+        inline: Vec::new(),
+        written: Vec::new(),
+        exported_macros: Vec::new(),
     };
-    let colons_after = |i: usize| {
-        let next = (i..chars.len())
-            .find(|&k| !chars[k].is_whitespace())
-            .unwrap_or(chars.len());
-        (chars.get(next) == Some(&':') && chars.get(next + 1) == Some(&':')).then_some(next + 2)
-    };
-    let mut paths = Vec::new();
-    // Where those paths were written, so that the alias pass skips them.
-    let mut read: Vec<(usize, usize)> = Vec::new();
-    let mut externals = BTreeSet::new();
-    // Inline modules open at this point: (name, brace depth inside it).
-    let mut inline: Vec<(String, usize)> = Vec::new();
-    let mut pending_mod: Option<String> = None;
-    let mut depth = 0;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '{' => {
-                depth += 1;
-                if let Some(name) = pending_mod.take() {
-                    inline.push((name, depth));
-                }
-            }
-            '}' => {
-                if inline.last().is_some_and(|(_, d)| *d == depth) {
-                    inline.pop();
-                }
-                depth -= 1;
-            }
-            ';' => pending_mod = None,
-            _ => {}
-        }
-        let starts_word = ident(c) && (i == 0 || !ident(chars[i - 1]));
-        if !starts_word {
-            i += 1;
-            continue;
-        }
-        let after_path = i >= 2 && chars[i - 1] == ':' && chars[i - 2] == ':';
-        let (word, end) = word_at(i);
-        match word.as_str() {
-            "mod" => {
-                let next = (end..chars.len())
-                    .find(|&k| !chars[k].is_whitespace())
-                    .unwrap_or(chars.len());
-                pending_mod = Some(word_at(next).0);
-            }
-            "crate" if !after_path => {
-                if let Some(at) = colons_after(end) {
-                    let (found, to) = paths_at(&chars, at, &[]);
-                    paths.extend(found);
-                    read.push((i, to));
-                }
-            }
-            "super" if !after_path => {
-                let mut base: Vec<String> = module
-                    .iter()
-                    .cloned()
-                    .chain(inline.iter().map(|(name, _)| name.clone()))
-                    .collect();
-                let mut at = i;
-                let mut climbed = true;
-                loop {
-                    let (step, step_end) = word_at(at);
-                    match (step.as_str(), colons_after(step_end)) {
-                        ("super", Some(next)) => {
-                            climbed &= base.pop().is_some();
-                            at = next;
-                            while chars.get(at).is_some_and(|c| c.is_whitespace()) {
-                                at += 1;
-                            }
-                        }
-                        _ => break,
-                    }
-                }
-                if climbed {
-                    let (found, to) = paths_at(&chars, at, &base);
-                    paths.extend(found);
-                    read.push((i, to));
-                }
-            }
-            name if !after_path && names.contains(&name) && colons_after(end).is_some() => {
-                externals.insert(name.to_owned());
-            }
-            _ => {}
-        }
-        i = end;
-    }
-    // Names the imports brought in, used as the start of a path.
-    let aliases: BTreeMap<String, Vec<String>> = paths
-        .iter()
-        .filter_map(|path| Some((path.last()?.clone(), path.clone())))
-        .collect();
-    let mut through_aliases = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if let Some(&(_, to)) = read.iter().find(|(from, to)| (*from..*to).contains(&i)) {
-            i = to;
-            continue;
-        }
-        let starts_word =
-            ident(chars[i]) && (i == 0 || !(ident(chars[i - 1]) || chars[i - 1] == ':'));
-        if !starts_word {
-            i += 1;
-            continue;
-        }
-        let (word, end) = word_at(i);
-        if let (Some(path), Some(at)) = (aliases.get(&word), colons_after(end)) {
-            through_aliases.extend(paths_at(&chars, at, path).0);
-        }
-        i = end;
-    }
-    paths.extend(through_aliases);
-    (paths, externals)
+    syn::visit::Visit::visit_file(&mut reader, &file);
+    reader.finish()
 }
 
 /// The most specific rule for a module path.
@@ -419,16 +373,26 @@ fn the_code_follows_the_dependency_rules_in_architecture_md() {
     let externals = ["poem_openapi", "poem", "sea_orm"];
 
     // Macros exported at the crate root belong to the module defining them.
+    let segments_of = |module: &str| -> Vec<String> {
+        if module == "lib" || module == "main" {
+            Vec::new()
+        } else {
+            module.split("::").map(str::to_owned).collect()
+        }
+    };
+    let read: Vec<(&String, Imports)> = sources
+        .iter()
+        .map(|(module, source)| {
+            (
+                module,
+                read_imports(source, &segments_of(module), &externals),
+            )
+        })
+        .collect();
     let mut macro_home = BTreeMap::new();
-    for (module, source) in &sources {
-        for part in code_only(source).split("#[macro_export]").skip(1) {
-            if let Some(name) = part
-                .trim_start()
-                .strip_prefix("macro_rules!")
-                .and_then(|rest| rest.split_whitespace().next())
-            {
-                macro_home.insert(name.to_owned(), module.clone());
-            }
+    for (module, imports) in &read {
+        for name in &imports.exported_macros {
+            macro_home.insert(name.clone(), (*module).clone());
         }
     }
 
@@ -463,21 +427,14 @@ fn the_code_follows_the_dependency_rules_in_architecture_md() {
     }
 
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, source) in &sources {
+    for (module, imports) in read {
         let Some(rule) = row_of(&rules, module) else {
             failures.push(format!(
                 "src/{module}: not on ARCHITECTURE.md's map; add a row for it"
             ));
             continue;
         };
-        let code = code_only(source);
-        let segments: Vec<String> = if module == "lib" || module == "main" {
-            Vec::new()
-        } else {
-            module.split("::").map(str::to_owned).collect()
-        };
-        let (paths, named_externals) = imports(&code, &segments, &externals);
-        for external in &named_externals {
+        for external in &imports.externals {
             if rule.must_not_import.contains(external) {
                 failures.push(format!(
                     "{module} uses `{external}`, which `{}` must not import",
@@ -485,7 +442,7 @@ fn the_code_follows_the_dependency_rules_in_architecture_md() {
                 ));
             }
         }
-        for path in paths {
+        for path in imports.paths {
             let Some(first) = path.first() else { continue };
             let target = if modules.iter().any(|m| top(m) == first) {
                 path.join("::")
@@ -612,38 +569,54 @@ fn the_code_follows_the_dependency_rules_in_architecture_md() {
 
 #[test]
 fn the_source_reader_finds_grouped_nested_and_renamed_imports() {
-    let code = code_only(
-        "use crate::{a::b, c::{d::E, self}, f as g}; // crate::commented\n\
-         let s = \"crate::in_a_string\"; let x = crate::h::i(1); $crate::j::k!();\n\
-         let c = '\"'; fn l<'a>(x: &'a str) {} use poem::Request;\n\
-         let b = br#\"{\"crate::raw\":1}\"#; let q = '\\''; let o = b'{';",
+    let source = r##"
+        use crate::{a::b, c::{d::E, self}, f as g}; // crate::commented
+        /// Doc text naming crate::in_docs is not code.
+        #[derive(sea_orm::DeriveEntityModel)]
+        struct S;
+        fn l<'a>(x: &'a str) -> Vec<crate::m::N> {
+            let s = "crate::in_a_string";
+            let x = crate::h::i(1);
+            let b = br#"{"crate::raw":1}"#;
+            let c = '"';
+            Vec::new()
+        }
+        pub(crate) fn visible() {}
+        use poem::Request;
+        #[macro_export]
+        macro_rules! k { () => { $crate::j::k!() }; }
+    "##;
+    let read = read_imports(source, &[], &["poem", "sea_orm"]);
+    let joined: BTreeSet<String> = read.paths.iter().map(|p| p.join("::")).collect();
+    let expected = ["a::b", "c::d::E", "c", "f", "m::N", "h::i", "j::k"];
+    assert_eq!(joined, expected.into_iter().map(str::to_owned).collect());
+    assert_eq!(
+        read.externals.into_iter().collect::<Vec<_>>(),
+        ["poem", "sea_orm"]
     );
-    let (paths, externals) = imports(&code, &[], &["poem", "sea_orm"]);
-    let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
-    assert_eq!(joined, ["a::b", "c::d::E", "c", "f", "h::i", "j::k"]);
-    assert_eq!(externals.into_iter().collect::<Vec<_>>(), ["poem"]);
+    assert_eq!(read.exported_macros, ["k"]);
 }
 
 #[test]
 fn the_source_reader_follows_super_inline_modules_and_aliases() {
     let module = ["auth".to_owned()];
-    let code = code_only(
-        "use super::oauth::clients;\n\
+    let source = "use super::oauth::clients;\n\
          mod tests { use super::Scope; mod deeper { fn f() { super::super::super::users::x(); } } }\n\
-         use crate::tasks::store; fn g() { store::entity::Entity::find(); }",
-    );
-    let (paths, _) = imports(&code, &module, &[]);
-    let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
-    assert_eq!(
-        joined,
-        [
-            "oauth::clients",
-            "auth::Scope",
-            "users::x",
-            "tasks::store",
-            "tasks::store::entity::Entity::find",
-        ]
-    );
+         use crate::tasks::store; fn g() { store::entity::Entity::find(); }\n\
+         use crate::reminders::store as reminder_store; fn h() { reminder_store::lock(); self::grants::y(); }";
+    let read = read_imports(source, &module, &[]);
+    let joined: BTreeSet<String> = read.paths.iter().map(|p| p.join("::")).collect();
+    let expected = [
+        "oauth::clients",
+        "auth::Scope",
+        "users::x",
+        "tasks::store",
+        "tasks::store::entity::Entity::find",
+        "reminders::store",
+        "reminders::store::lock",
+        "auth::grants::y",
+    ];
+    assert_eq!(joined, expected.into_iter().map(str::to_owned).collect());
 }
 
 #[test]
