@@ -2,28 +2,24 @@
 //! it chooses a tool, so they say what the operation does, when to use it and
 //! what it returns.
 
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Query};
+use poem_openapi::{ApiResponse, OpenApi, param::Query};
 use sea_orm::DatabaseConnection;
-use serde::Deserialize;
 
 use super::{
     agenda::{AgendaWindow, SECTION_LIMIT, TimeZoneName},
-    domain::{
-        NewTask, NotesInput, Priority, Tag, Tags, TaskNumber, TaskPatch, TaskStatus, TaskTitle,
-    },
+    domain::{Tag, TaskNumber, TaskStatus},
     listing::{self, ListQuery, PageLimit, RawCursor, SearchText, SortKey, StatusFilter},
     store::{self, StoreError},
-    views::{AgendaView, TaskPage, TaskView},
+    views::{AgendaView, CreateTaskBody, TaskPage, TaskView, UpdateTaskBody},
 };
 use crate::{
     auth::{Authorized, Scope, TasksRead, TasksWrite},
     config::PublicUrl,
     events::Source,
-    patch::Change,
-    problem::{FieldIssue, Problem},
+    problem::Problem,
     reminders::{store as reminder_store, views::ReminderView},
     timestamp::Timestamp,
-    web::{ApiTag, BodyRules, Json, JsonBody, Path},
+    web::{ApiTag, Json, JsonBody, Path},
 };
 
 /// How a store failure reaches the caller.
@@ -44,103 +40,6 @@ pub struct TasksApi {
     pub public_url: PublicUrl,
     /// Names this deployment in the events the operations cause.
     pub events: Source,
-}
-
-/// The fields of a new task. Optional fields may be omitted or null.
-#[derive(Debug, Object, Deserialize)]
-#[oai(rename = "NewTask")]
-pub struct CreateTaskBody {
-    /// What to do, one line (1-200 characters), e.g. "Renew passport".
-    title: TaskTitle,
-    /// Longer details (at most 5,000 characters).
-    #[oai(nullable)]
-    notes: Option<NotesInput>,
-    /// When it is due: RFC 3339 with the user's offset, e.g. 2026-11-27T09:00:00+01:00. Omit if no date was given.
-    #[oai(nullable)]
-    due_at: Option<Timestamp>,
-    /// low, normal (default) or high.
-    #[oai(nullable)]
-    priority: Option<Priority>,
-    /// Up to 10 labels of a-z, 0-9, - and _ (lowercased), e.g. ["errands"].
-    #[oai(nullable)]
-    tags: Option<Tags>,
-}
-
-impl BodyRules for CreateTaskBody {}
-
-/// The fields to change. Omit a field to keep it; null clears notes, due_at or tags.
-#[derive(Debug, Object, Deserialize)]
-#[oai(rename = "TaskChanges")]
-pub struct UpdateTaskBody {
-    /// New title (1-200 characters).
-    #[serde(default)]
-    title: Change<TaskTitle>,
-    /// New notes; null or "" removes them.
-    #[oai(nullable)]
-    #[serde(default)]
-    notes: Change<NotesInput>,
-    /// New due time (RFC 3339 with offset); null removes the due date.
-    #[oai(nullable)]
-    #[serde(default)]
-    due_at: Change<Timestamp>,
-    /// low, normal or high.
-    #[serde(default)]
-    priority: Change<Priority>,
-    /// The complete new list of tags, replacing the old one; null or [] removes all.
-    #[oai(nullable)]
-    #[serde(default)]
-    tags: Change<Tags>,
-}
-
-impl UpdateTaskBody {
-    fn into_patch(self) -> Result<TaskPatch, Problem> {
-        let mut issues = Vec::new();
-        let mut not_null = |field: &str, hint: &str| {
-            issues.push(FieldIssue::new(field, format!("cannot be null; {hint}")));
-        };
-        let title = match self.title {
-            Change::Keep => None,
-            Change::Clear => {
-                not_null("title", "omit title to keep it, or send a new title");
-                None
-            }
-            Change::Set(title) => Some(title),
-        };
-        let priority = match self.priority {
-            Change::Keep => None,
-            Change::Clear => {
-                not_null("priority", "send low, normal or high, or omit it");
-                None
-            }
-            Change::Set(priority) => Some(priority),
-        };
-        let tags = match self.tags {
-            Change::Keep => None,
-            Change::Clear => Some(Tags::default()),
-            Change::Set(tags) => Some(tags),
-        };
-        let notes = match self.notes {
-            Change::Set(NotesInput(None)) | Change::Clear => Change::Clear,
-            Change::Set(NotesInput(Some(notes))) => Change::Set(notes),
-            Change::Keep => Change::Keep,
-        };
-        if !issues.is_empty() {
-            return Err(Problem::invalid(issues));
-        }
-        Ok(TaskPatch {
-            title,
-            notes,
-            due_at: self.due_at,
-            priority,
-            tags,
-        })
-    }
-}
-
-/// An update must change something: an empty body is refused (and the
-/// schema says `minProperties: 1`).
-impl BodyRules for UpdateTaskBody {
-    const MIN_FIELDS: usize = 1;
 }
 
 #[derive(ApiResponse)]
@@ -191,14 +90,7 @@ impl TasksApi {
         #[oai(scope = "Scope::TasksWrite")] auth: Authorized<TasksWrite>,
         body: JsonBody<CreateTaskBody>,
     ) -> Result<CreatedTask, Problem> {
-        let body = body.0;
-        let new = NewTask {
-            title: body.title,
-            notes: body.notes.and_then(|n| n.0),
-            due_at: body.due_at,
-            priority: body.priority.unwrap_or(Priority::Normal),
-            tags: body.tags.unwrap_or_default(),
-        };
+        let new = body.0.into_new_task();
         let task = store::create(&self.db, &self.events, auth.user_id, new).await?;
         let location = self.public_url.join(&format!("/v1/tasks/{}", task.number));
         Ok(CreatedTask::Created(Json(task.into()), location))

@@ -1,16 +1,136 @@
-//! What task operations return. Field doc comments become the schema text the
-//! GPT reads.
+//! The shapes task operations take and return on the wire: the request
+//! bodies with their conversion to the domain's values, and the views built
+//! from a `Task`. One file for both sides, so that a field that callers set
+//! and see is added in one place of the API. Field doc comments become the
+//! schema text the GPT reads.
 
 use poem_openapi::Object;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
     agenda::{AgendaWindow, Due, Sections, TimeZoneName},
-    domain::{Priority, Task, TaskStatus},
+    domain::{NewTask, NotesInput, Priority, Tags, Task, TaskPatch, TaskStatus, TaskTitle},
     listing::{ListQuery, PAGE_CHAR_BUDGET, PageLimit, Position, RawCursor},
 };
-use crate::{reminders::views::ReminderView, timestamp::UtcTimestamp};
+use crate::{
+    patch::Change,
+    problem::{FieldIssue, Problem},
+    reminders::views::ReminderView,
+    timestamp::{Timestamp, UtcTimestamp},
+    web::BodyRules,
+};
+
+/// The fields of a new task. Optional fields may be omitted or null.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename = "NewTask")]
+pub struct CreateTaskBody {
+    /// What to do, one line (1-200 characters), e.g. "Renew passport".
+    title: TaskTitle,
+    /// Longer details (at most 5,000 characters).
+    #[oai(nullable)]
+    notes: Option<NotesInput>,
+    /// When it is due: RFC 3339 with the user's offset, e.g. 2026-11-27T09:00:00+01:00. Omit if no date was given.
+    #[oai(nullable)]
+    due_at: Option<Timestamp>,
+    /// low, normal (default) or high.
+    #[oai(nullable)]
+    priority: Option<Priority>,
+    /// Up to 10 labels of a-z, 0-9, - and _ (lowercased), e.g. ["errands"].
+    #[oai(nullable)]
+    tags: Option<Tags>,
+}
+
+impl CreateTaskBody {
+    pub fn into_new_task(self) -> NewTask {
+        NewTask {
+            title: self.title,
+            notes: self.notes.and_then(|n| n.0),
+            due_at: self.due_at,
+            priority: self.priority.unwrap_or(Priority::Normal),
+            tags: self.tags.unwrap_or_default(),
+        }
+    }
+}
+
+impl BodyRules for CreateTaskBody {}
+
+/// The fields to change. Omit a field to keep it; null clears notes, due_at or tags.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename = "TaskChanges")]
+pub struct UpdateTaskBody {
+    /// New title (1-200 characters).
+    #[serde(default)]
+    title: Change<TaskTitle>,
+    /// New notes; null or "" removes them.
+    #[oai(nullable)]
+    #[serde(default)]
+    notes: Change<NotesInput>,
+    /// New due time (RFC 3339 with offset); null removes the due date.
+    #[oai(nullable)]
+    #[serde(default)]
+    due_at: Change<Timestamp>,
+    /// low, normal or high.
+    #[serde(default)]
+    priority: Change<Priority>,
+    /// The complete new list of tags, replacing the old one; null or [] removes all.
+    #[oai(nullable)]
+    #[serde(default)]
+    tags: Change<Tags>,
+}
+
+impl UpdateTaskBody {
+    /// The patch, or why a field cannot be null (title and priority
+    /// cannot be cleared, only changed).
+    pub fn into_patch(self) -> Result<TaskPatch, Problem> {
+        let mut issues = Vec::new();
+        let mut not_null = |field: &str, hint: &str| {
+            issues.push(FieldIssue::new(field, format!("cannot be null; {hint}")));
+        };
+        let title = match self.title {
+            Change::Keep => None,
+            Change::Clear => {
+                not_null("title", "omit title to keep it, or send a new title");
+                None
+            }
+            Change::Set(title) => Some(title),
+        };
+        let priority = match self.priority {
+            Change::Keep => None,
+            Change::Clear => {
+                not_null("priority", "send low, normal or high, or omit it");
+                None
+            }
+            Change::Set(priority) => Some(priority),
+        };
+        let tags = match self.tags {
+            Change::Keep => None,
+            Change::Clear => Some(Tags::default()),
+            Change::Set(tags) => Some(tags),
+        };
+        let notes = match self.notes {
+            Change::Set(NotesInput(None)) | Change::Clear => Change::Clear,
+            Change::Set(NotesInput(Some(notes))) => Change::Set(notes),
+            Change::Keep => Change::Keep,
+        };
+        if !issues.is_empty() {
+            return Err(Problem::invalid(issues));
+        }
+        Ok(TaskPatch {
+            title,
+            notes,
+            due_at: self.due_at,
+            priority,
+            tags,
+        })
+    }
+}
+
+/// An update must change something: an empty body is refused (and the
+/// schema says `minProperties: 1`).
+impl BodyRules for UpdateTaskBody {
+    const MIN_FIELDS: usize = 1;
+}
 
 /// Longest notes excerpt in listings, in characters. Full notes come from getTask.
 pub const NOTES_PREVIEW_CHARS: usize = 120;
