@@ -4,25 +4,22 @@
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
-use url::Host;
 
 use super::{
     store::{self, MAX_WEBHOOKS_PER_USER, StoreError},
     views::{CreatedWebhookView, DeliveryView, EventTypeName, WebhookView},
+    workflows::{self, NewSubscription, SubscribeRefused},
 };
 use crate::{
     auth::{Authorized, Scope, WebhooksManage},
     config::WebhookSettings,
     events::EventType,
-    outbound::{self, GuardPolicy},
+    outbound::GuardPolicy,
     problem::{Problem, ProblemKind},
     sealing::{Sealer, SealingKey},
     uuid_param,
     web::{ApiTag, BodyRules, Json, JsonBody, Path},
 };
-
-/// How long checking where a new webhook's host resolves may take.
-const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Longest description, in characters.
 const DESCRIPTION_MAX_CHARS: usize = 200;
@@ -165,26 +162,6 @@ impl WebhooksApi {
         body: JsonBody<CreateWebhookBody>,
     ) -> Result<CreatedWebhook, Problem> {
         let body = body.0;
-        let policy = self.policy();
-        let url = outbound::check_url(&policy, &body.url)
-            .map_err(|err| Problem::invalid_field("url", err.to_string()))?;
-        if let Some(Host::Domain(host)) = url.host() {
-            let port = url.port_or_known_default().unwrap_or(443);
-            tokio::time::timeout(
-                RESOLVE_TIMEOUT,
-                outbound::resolve_checked(&policy, host, port),
-            )
-            .await
-            .map_err(|_| {
-                Problem::invalid_field(
-                    "url",
-                    format!(
-                        "looking up `{host}` took longer than {RESOLVE_TIMEOUT:?}; check the name"
-                    ),
-                )
-            })?
-            .map_err(|err| Problem::invalid_field("url", err.to_string()))?;
-        }
         let types = event_types(body.event_types)?;
         let description = body
             .description
@@ -203,15 +180,18 @@ impl WebhooksApi {
             return Err(Problem::invalid_field("description", fault.to_string()));
         }
         let key = self.key().await?;
-        let (webhook, secret) = store::create(
-            &self.db,
-            key,
-            auth.user_id,
-            url.as_str(),
-            &types,
+        let new = NewSubscription {
+            url: &body.url,
+            event_types: types,
             description,
-        )
-        .await?;
+        };
+        let (webhook, secret) =
+            workflows::subscribe(&self.db, &self.policy(), key, auth.user_id, new)
+                .await
+                .map_err(|refused| match refused {
+                    SubscribeRefused::Url(why) => Problem::invalid_field("url", why),
+                    SubscribeRefused::Store(err) => err.into(),
+                })?;
         Ok(CreatedWebhook::Created(Json(CreatedWebhookView {
             webhook: webhook.into(),
             secret: secret.to_whsec(),

@@ -1,4 +1,5 @@
-//! Webhooks for integrators: subscriptions ([`api`]), an intake that turns
+//! Webhooks for integrators: subscriptions ([`api`], made by
+//! [`workflows::subscribe`]), an intake that turns
 //! events read from Kafka into deliveries ([`intake`]), and a dispatcher
 //! that signs and sends them ([`dispatch`]) through the SSRF [`guard`].
 
@@ -11,5 +12,6 @@ pub mod mcp;
 pub mod signature;
 pub mod store;
 pub mod views;
+pub mod workflows;
 
 pub use api::WebhooksApi;
